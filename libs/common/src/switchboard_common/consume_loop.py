@@ -1,0 +1,486 @@
+"""The one consume-process-produce-commit loop used by every consuming service.
+
+A service supplies a :class:`Processor`: the business step as a plain method from one event to the
+records it produces. The loop wraps the transport around it:
+
+* records are polled in batches and processed in order within each partition (partitions run
+  concurrently, so one slow conversation does not hold the others);
+* the batch's outputs are published, and offsets committed only after Kafka acknowledged the
+  outputs: in one transaction (``KAFKA_EXACTLY_ONCE``, the default) or, without transactions,
+  by committing after the acknowledgements (at-least-once, idempotence by event id);
+* a record that can never be processed (invalid envelope or data, :class:`InvalidMessage`, or an
+  unexpected error that repeats) goes to ``<topic>.dlq`` with the reason, and the partition flows on;
+* a transient failure (Kafka or a dependency unavailable) rewinds to the last commit, resets the
+  processor's state for those partitions, backs off with jitter and tries again: back-pressure,
+  never a dead letter;
+* a rebalance waits for the batch in flight to finish and commit before partitions are revoked;
+* stopping drains the batch in flight and commits it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from switchboard_common.events.envelope import (
+    ConsumedRecord,
+    Event,
+    EventSpec,
+    InvalidMessage,
+    OutgoingRecord,
+    decode_event,
+)
+from switchboard_common.metrics import (
+    BATCH_SECONDS,
+    CONSUMED,
+    CONSUMER_LAG,
+    DEAD_LETTERED,
+    PROCESSING_RETRIES,
+)
+from switchboard_common.producer import EventProducer, KafkaUnavailable
+from switchboard_common.settings import ConsumerSettings, KafkaSettings
+from switchboard_common.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+class RetryLater(Exception):
+    """A dependency is unavailable: retry the batch later (back-pressure), never dead-letter it."""
+
+
+class Processor:
+    """The business step of a consuming service.
+
+    ``inputs`` maps each physical input topic to the event families it may carry. ``process``
+    returns the records to publish for one event; it raises :class:`InvalidMessage` for an event
+    that can never be processed and :class:`RetryLater` when a dependency is down.
+
+    Stateful processors override the hooks: ``on_assigned`` rebuilds state from Kafka for newly
+    assigned partitions, ``on_revoked`` drops it, ``commit_floor`` holds back the commit of records
+    whose work is not finished (timers), and ``tick`` is called on every loop iteration to emit what
+    timers produced.
+    """
+
+    inputs: Mapping[str, Sequence[EventSpec[Any]]] = {}
+
+    async def process(self, event: Event[Any], record: ConsumedRecord) -> Sequence[OutgoingRecord]:
+        raise NotImplementedError
+
+    async def on_assigned(self, partitions: Collection[TopicPartition]) -> None:
+        return None
+
+    async def on_revoked(self, partitions: Collection[TopicPartition]) -> None:
+        return None
+
+    def commit_floor(self, partition: TopicPartition) -> int | None:
+        """The lowest offset of ``partition`` whose work is unfinished, or None when nothing is held."""
+        return None
+
+    async def tick(self) -> Sequence[OutgoingRecord]:
+        return ()
+
+    async def reset(self, partitions: Collection[TopicPartition]) -> None:
+        """Forget uncommitted effects after a failed batch; by default a revoke and a re-assign."""
+        await self.on_revoked(partitions)
+        await self.on_assigned(partitions)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loop: ConsumeLoop) -> None:
+        self._loop = loop
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._loop._revoke(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._loop._assign(set(assigned))
+
+
+class ConsumeLoop:
+    """Runs a :class:`Processor` against Kafka with the delivery rules. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        processor: Processor,
+        group_id: str,
+        kafka: KafkaSettings,
+        consumer: ConsumerSettings,
+        names: TopicNames,
+        source: str,
+    ) -> None:
+        self.processor = processor
+        self.group_id = group_id
+        self._kafka = kafka
+        self._settings = consumer
+        self._names = names
+        self._source = source
+        self._exactly_once = kafka.exactly_once
+        self._transactional_id = f"{group_id}-{consumer.instance_id}" if self._exactly_once else None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: EventProducer | None = None
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._assigned: set[TopicPartition] = set()
+        self._processed: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._failures: dict[tuple[str, int, int], int] = defaultdict(int)
+        self._failing_since: float | None = None
+        self.last_iteration = time.monotonic()
+        self.last_commit: float | None = None
+        self.started = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect; call :meth:`run` (or :meth:`start_background`) afterwards."""
+        self._producer = EventProducer(
+            self._kafka, client_id=f"{self._kafka.client_id}-{self.group_id}", transactional_id=self._transactional_id
+        )
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            client_id=f"{self._kafka.client_id}-{self.group_id}",
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            session_timeout_ms=self._settings.session_timeout_ms,
+            heartbeat_interval_ms=self._settings.heartbeat_interval_ms,
+            max_poll_interval_ms=self._settings.max_poll_interval_ms,
+            **self._kafka.client_kwargs(),
+        )
+        await asyncio.wait_for(self._consumer.start(), self._kafka.send_timeout_s * 3)
+        self._consumer.subscribe(list(self.processor.inputs), listener=_Rebalance(self))
+        self.started = True
+
+    def start_background(self) -> asyncio.Task[None]:
+        self._task = asyncio.create_task(self.run(), name=f"consume-loop-{self.group_id}")
+        return self._task
+
+    async def stop(self) -> None:
+        """Drain the batch in flight, commit it, leave the group."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self._kafka.send_timeout_s * 2)
+            except TimeoutError:
+                self._task.cancel()
+            except Exception:  # the task's own failure was logged where it happened
+                log.debug("consume loop ended with an error", exc_info=True)
+        if self._consumer is not None:
+            try:
+                await asyncio.wait_for(self._consumer.stop(), self._kafka.send_timeout_s)
+            except (TimeoutError, KafkaError):
+                log.warning("consumer did not leave the group cleanly")
+        if self._producer is not None:
+            await self._producer.stop()
+        self.started = False
+
+    @property
+    def is_alive(self) -> bool:
+        """The loop is iterating (not wedged in a call that never returns)."""
+        if self._task is not None and self._task.done():
+            return False
+        return time.monotonic() - self.last_iteration < max(self._settings.stall_seconds, 30.0) * 2
+
+    @property
+    def is_ready(self) -> bool:
+        """Connected and not stuck behind a failure for longer than ``stall_seconds``."""
+        if not self.started or (self._task is not None and self._task.done()):
+            return False
+        if self._failing_since is None:
+            return True
+        return time.monotonic() - self._failing_since < self._settings.stall_seconds
+
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._assigned)
+
+    async def run(self) -> None:
+        assert self._consumer is not None
+        backoff = _Backoff()
+        while not self._stopping.is_set():
+            self.last_iteration = time.monotonic()
+            try:
+                batch = await self._consumer.getmany(
+                    timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.max_batch
+                )
+            except KafkaError as exc:
+                log.warning("poll failed", extra={"error": repr(exc)})
+                self._mark_failing()
+                await self._sleep(backoff.next())
+                continue
+            async with self._lock:
+                if self._stopping.is_set() and not batch:
+                    break
+                ok = await self._handle(batch)
+            if ok:
+                backoff.reset()
+            else:
+                await self._sleep(backoff.next())
+
+    # -- one batch -------------------------------------------------------------------------------
+
+    async def _handle(self, batch: Mapping[TopicPartition, Sequence[Any]]) -> bool:
+        started = time.perf_counter()
+        records = {tp: [self._to_record(r) for r in rs] for tp, rs in batch.items() if tp in self._assigned and rs}
+        try:
+            outputs = await self._process(records)
+            outputs.extend(await self.processor.tick())
+            offsets = self._offsets_to_commit(records)
+            if outputs or offsets:
+                await self._publish_and_commit(outputs, offsets)
+        except ProducerFenced:
+            log.error("another replica took over this transactional id; stopping")
+            self._stopping.set()
+            return False
+        except (KafkaUnavailable, KafkaError, RetryLater, TimeoutError) as exc:
+            cause = type(exc).__name__
+            PROCESSING_RETRIES.labels(cause).inc()
+            log.warning("batch failed, rewinding to the last commit", extra={"error": str(exc)[:500]})
+            await self._recover(set(records))
+            return False
+        except _RepeatableFailure as exc:
+            PROCESSING_RETRIES.labels("unexpected").inc()
+            log.error("processing raised an unexpected error", extra={"error": exc.reason}, exc_info=exc.cause)
+            await self._recover(set(records))
+            return False
+        self._failing_since = None
+        self.last_commit = time.monotonic()
+        BATCH_SECONDS.observe(time.perf_counter() - started)
+        for tp, recs in records.items():
+            CONSUMED.labels(tp.topic).inc(len(recs))
+            self._update_lag(tp)
+        return True
+
+    async def _process(self, records: Mapping[TopicPartition, list[ConsumedRecord]]) -> list[OutgoingRecord]:
+        results = await asyncio.gather(
+            *(self._process_partition(tp, recs) for tp, recs in records.items()), return_exceptions=True
+        )
+        outputs: list[OutgoingRecord] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            outputs.extend(result)
+        return outputs
+
+    async def _process_partition(self, tp: TopicPartition, records: list[ConsumedRecord]) -> list[OutgoingRecord]:
+        specs = self.processor.inputs.get(tp.topic, ())
+        outputs: list[OutgoingRecord] = []
+        for record in records:
+            try:
+                event = decode_event(record, specs)
+                outputs.extend(await self.processor.process(event, record))
+            except InvalidMessage as exc:
+                outputs.append(self._dead_letter(record, exc.reason, "invalid"))
+            except (KafkaUnavailable, KafkaError, RetryLater, TimeoutError, ProducerFenced):
+                raise
+            except Exception as exc:
+                key = (record.topic, record.partition, record.offset)
+                self._failures[key] += 1
+                if self._failures[key] >= self._settings.max_unexpected_failures:
+                    del self._failures[key]
+                    reason = f"processing failed {self._settings.max_unexpected_failures} times: {exc!r}"
+                    log.error("dead-lettering a record that keeps failing", extra={"error": repr(exc)})
+                    outputs.append(self._dead_letter(record, reason[:2000], "unexpected"))
+                else:
+                    raise _RepeatableFailure(repr(exc), exc) from exc
+            self._processed[tp] = record.offset + 1
+        return outputs
+
+    def _offsets_to_commit(self, records: Mapping[TopicPartition, list[ConsumedRecord]]) -> dict[TopicPartition, int]:
+        offsets: dict[TopicPartition, int] = {}
+        for tp in self._assigned:
+            processed = self._processed.get(tp)
+            if processed is None:
+                continue
+            floor = self.processor.commit_floor(tp)
+            target = processed if floor is None else min(processed, floor)
+            if target > self._committed.get(tp, -1):
+                offsets[tp] = target
+        return offsets
+
+    async def _publish_and_commit(self, outputs: list[OutgoingRecord], offsets: dict[TopicPartition, int]) -> None:
+        assert self._producer is not None
+        assert self._consumer is not None
+        if self._exactly_once:
+            producer = self._producer.raw
+            async with asyncio.timeout(self._kafka.send_timeout_s):
+                await producer.begin_transaction()
+                try:
+                    futures = [
+                        await producer.send(o.topic, value=o.value, key=o.key, headers=list(o.headers)) for o in outputs
+                    ]
+                    await asyncio.gather(*futures)
+                    if offsets:
+                        await producer.send_offsets_to_transaction(offsets, self.group_id)
+                    await producer.commit_transaction()
+                except BaseException:
+                    await self._abort()
+                    raise
+        else:
+            await self._producer.publish(outputs)
+            if offsets:
+                async with asyncio.timeout(self._kafka.send_timeout_s):
+                    await self._consumer.commit(offsets)
+        self._committed.update(offsets)
+
+    async def _abort(self) -> None:
+        assert self._producer is not None
+        try:
+            async with asyncio.timeout(self._kafka.send_timeout_s):
+                await self._producer.raw.abort_transaction()
+        except Exception:  # a producer that cannot even abort is replaced in _recover
+            log.warning("transaction abort failed; the producer will be replaced", exc_info=True)
+            self._producer_broken = True
+
+    _producer_broken = False
+
+    async def _recover(self, partitions: set[TopicPartition]) -> None:
+        """Rewind to the last commit and rebuild the processor's view of those partitions."""
+        self._mark_failing()
+        assert self._consumer is not None
+        if self._producer_broken and self._producer is not None:
+            await self._producer.stop()
+            self._producer = EventProducer(
+                self._kafka,
+                client_id=f"{self._kafka.client_id}-{self.group_id}",
+                transactional_id=self._transactional_id,
+            )
+            try:
+                await self._producer.start()
+                self._producer_broken = False
+            except (TimeoutError, KafkaError) as exc:
+                log.warning("could not restart the producer yet", extra={"error": repr(exc)})
+        rewind = (partitions | {tp for tp in self._assigned if tp in self._processed}) & self._assigned
+        for tp in rewind:
+            committed = self._committed.get(tp)
+            if committed is None:  # nothing committed yet: start over as a new group does (earliest)
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
+            self._processed.pop(tp, None)
+        try:
+            await self.processor.reset(rewind)
+        except Exception:
+            log.exception("processor reset failed; it will be retried with the next batch")
+
+    # -- rebalancing -----------------------------------------------------------------------------
+
+    async def _revoke(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:
+            self._assigned -= revoked
+            for tp in revoked:
+                self._processed.pop(tp, None)
+                self._committed.pop(tp, None)
+                _forget_lag(tp)
+            await self.processor.on_revoked(revoked)
+
+    async def _assign(self, assigned: set[TopicPartition]) -> None:
+        assert self._consumer is not None
+        fresh = assigned - self._assigned
+        self._assigned |= assigned
+        for tp in fresh:
+            committed = await self._consumer.committed(tp)
+            if committed is not None:
+                self._committed[tp] = committed
+        await self.processor.on_assigned(fresh)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _dead_letter(self, record: ConsumedRecord, reason: str, cause: str) -> OutgoingRecord:
+        DEAD_LETTERED.labels(record.topic, cause).inc()
+        log.warning(
+            "dead-lettered",
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "reason": reason},
+        )
+        return dead_letter_record(self._names, record, reason, self.group_id)
+
+    def _mark_failing(self) -> None:
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+
+    def _update_lag(self, tp: TopicPartition) -> None:
+        assert self._consumer is not None
+        highwater = self._consumer.highwater(tp)
+        processed = self._processed.get(tp)
+        if highwater is not None and processed is not None:
+            CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - processed))
+            _lag_keys.add((tp.topic, str(tp.partition)))
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    @staticmethod
+    def _to_record(raw: Any) -> ConsumedRecord:
+        return ConsumedRecord(
+            topic=raw.topic,
+            partition=raw.partition,
+            offset=raw.offset,
+            key=raw.key,
+            value=raw.value,
+            headers={k: v for k, v in (raw.headers or ())},
+            timestamp_ms=raw.timestamp,
+        )
+
+
+_lag_keys: set[tuple[str, str]] = set()
+
+
+def _forget_lag(tp: TopicPartition) -> None:
+    key = (tp.topic, str(tp.partition))
+    if key in _lag_keys:
+        _lag_keys.discard(key)
+        CONSUMER_LAG.remove(*key)
+
+
+class _RepeatableFailure(Exception):
+    def __init__(self, reason: str, cause: BaseException) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.cause = cause
+
+
+class _Backoff:
+    """Full-jitter exponential backoff: 0.2 s doubling up to 10 s."""
+
+    def __init__(self, base: float = 0.2, cap: float = 10.0) -> None:
+        self._base, self._cap, self._attempt = base, cap, 0
+
+    def next(self) -> float:
+        delay = random.uniform(0, min(self._cap, self._base * 2**self._attempt))
+        self._attempt += 1
+        return max(delay, 0.05)
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+def dead_letter_record(names: TopicNames, record: ConsumedRecord, reason: str, group_id: str) -> OutgoingRecord:
+    """The record as it was, to ``<topic>.dlq``, with why and where it came from in headers."""
+    headers = [(k, v) for k, v in record.headers.items() if not k.startswith("dlq_")]
+    headers += [
+        ("dlq_reason", reason.encode()),
+        ("dlq_source_topic", record.topic.encode()),
+        ("dlq_source_partition", str(record.partition).encode()),
+        ("dlq_source_offset", str(record.offset).encode()),
+        ("dlq_consumer_group", group_id.encode()),
+        ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
+    ]
+    return OutgoingRecord(
+        topic=names.dead_letter(record.topic), key=record.key, value=record.value or b"", headers=tuple(headers)
+    )

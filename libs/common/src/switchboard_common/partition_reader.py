@@ -1,0 +1,79 @@
+"""Reading partitions directly (no consumer group): state rebuilds and per-replica tails.
+
+Services hold no state that Kafka cannot rebuild. A stateful processor that is assigned a partition
+reads the matching partition of its own output topic back from a point in time to rebuild what it
+knew (ids already handled, open cases) before it processes anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Collection
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from switchboard_common.events.envelope import ConsumedRecord
+from switchboard_common.settings import KafkaSettings
+
+
+def to_consumed(raw: Any) -> ConsumedRecord:
+    """An aiokafka ConsumerRecord as the project's :class:`ConsumedRecord`."""
+    return ConsumedRecord(
+        topic=raw.topic,
+        partition=raw.partition,
+        offset=raw.offset,
+        key=raw.key,
+        value=raw.value,
+        headers={k: v for k, v in (raw.headers or ())},
+        timestamp_ms=raw.timestamp,
+    )
+
+
+async def read_partitions_since(
+    kafka: KafkaSettings,
+    partitions: Collection[TopicPartition],
+    since_ms: int,
+    *,
+    timeout_s: float = 60.0,
+    batch: int = 2000,
+) -> AsyncIterator[list[ConsumedRecord]]:
+    """Committed records of ``partitions`` written at or after ``since_ms``, up to their current end."""
+    if not partitions:
+        return
+    consumer = AIOKafkaConsumer(
+        client_id=f"{kafka.client_id}-reader",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        **kafka.client_kwargs(),
+    )
+    await asyncio.wait_for(consumer.start(), timeout_s)
+    try:
+        tps = list(partitions)
+        consumer.assign(tps)
+        async with asyncio.timeout(timeout_s):
+            ends = await consumer.end_offsets(tps)
+            starts = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+            remaining: set[TopicPartition] = set()
+            for tp in tps:
+                found = starts.get(tp)
+                if found is None or ends[tp] == 0:
+                    continue
+                consumer.seek(tp, found.offset)
+                if found.offset < ends[tp]:
+                    remaining.add(tp)
+            for tp in set(tps) - remaining:
+                consumer.seek(tp, ends[tp])
+            while remaining:
+                fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=batch)
+                records: list[ConsumedRecord] = []
+                for tp, raws in fetched.items():
+                    records.extend(to_consumed(r) for r in raws if r.offset < ends[tp])
+                if records:
+                    yield records
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= ends[tp]:
+                        remaining.discard(tp)
+    finally:
+        await consumer.stop()

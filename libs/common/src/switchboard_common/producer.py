@@ -1,0 +1,101 @@
+"""The one producer wrapper: idempotent, acks=all, a timeout on every send, batches sent together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from switchboard_common.events.envelope import OutgoingRecord
+from switchboard_common.metrics import KAFKA_PRODUCE_FAILURES, KAFKA_PRODUCE_SECONDS, KAFKA_PRODUCED
+from switchboard_common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+class KafkaUnavailable(Exception):
+    """Kafka did not acknowledge in time: the caller answers with a retryable error or retries later."""
+
+
+class EventProducer:
+    """Publishes records and returns only once Kafka acknowledged every one of them.
+
+    Idempotence (which implies ``acks=all``) is always on. With ``transactional_id`` the producer is
+    transactional, for the consume loop's exactly-once mode.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        *,
+        client_id: str,
+        transactional_id: str | None = None,
+    ) -> None:
+        self._settings = settings
+        self._transactional_id = transactional_id
+        self._producer = AIOKafkaProducer(
+            client_id=client_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=settings.linger_ms,
+            max_batch_size=settings.max_batch_size,
+            compression_type=settings.compression_type,
+            transactional_id=transactional_id,
+            transaction_timeout_ms=settings.transaction_timeout_ms,
+            **settings.client_kwargs(),
+        )
+        self._started = False
+        self.last_success: float | None = None
+        self.last_failure: float | None = None
+
+    @property
+    def raw(self) -> AIOKafkaProducer:
+        """The aiokafka producer, for the consume loop's transactions."""
+        return self._producer
+
+    async def start(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._producer.start(), timeout or self._settings.send_timeout_s * 3)
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        try:
+            await asyncio.wait_for(self._producer.stop(), self._settings.send_timeout_s)
+        except (TimeoutError, KafkaError) as exc:  # a broker that is down must not hang shutdown
+            log.warning("producer did not stop cleanly", extra={"error": repr(exc)})
+
+    async def publish(self, records: Sequence[OutgoingRecord], timeout: float | None = None) -> None:
+        """Send all records together and wait for every acknowledgement, or raise :class:`KafkaUnavailable`."""
+        if not records:
+            return
+        started = time.perf_counter()
+        limit = timeout if timeout is not None else self._settings.send_timeout_s
+        try:
+            async with asyncio.timeout(limit):
+                futures = [
+                    await self._producer.send(r.topic, value=r.value, key=r.key, headers=list(r.headers))
+                    for r in records
+                ]
+                await asyncio.gather(*futures)
+        except (TimeoutError, KafkaError) as exc:
+            self.last_failure = time.monotonic()
+            KAFKA_PRODUCE_FAILURES.inc()
+            raise KafkaUnavailable(f"Kafka did not acknowledge {len(records)} record(s): {exc!r}") from exc
+        self.last_success = time.monotonic()
+        KAFKA_PRODUCED.inc(len(records))
+        KAFKA_PRODUCE_SECONDS.observe(time.perf_counter() - started)
+
+    async def ping(self, timeout: float = 3.0) -> bool:
+        """Whether the cluster answers a metadata request now."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._producer.client.fetch_all_metadata()
+        except (TimeoutError, KafkaError, OSError):
+            return False
+        return True

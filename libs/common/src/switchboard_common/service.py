@@ -1,0 +1,138 @@
+"""Wiring shared by every service: the HTTP app with health and metrics, and the process entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import uvicorn
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI
+
+from switchboard_common.consume_loop import ConsumeLoop, Processor
+from switchboard_common.health import HealthChecks
+from switchboard_common.json_logging import configure_logging
+from switchboard_common.settings import ConsumerSettings, HttpSettings, KafkaSettings, ObservabilitySettings
+from switchboard_common.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+async def start_with_retry(name: str, start: Callable[[], Any], stopping: asyncio.Event) -> bool:
+    """Call ``start`` until it succeeds (Kafka may come up after the service), with jittered backoff."""
+    delay = 0.5
+    while not stopping.is_set():
+        try:
+            await start()
+            return True
+        except (OSError, KafkaError, TimeoutError) as exc:
+            log.warning("could not connect yet, retrying", extra={"component": name, "error": repr(exc)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), random.uniform(0, delay))
+            delay = min(delay * 2, 10.0)
+    return False
+
+
+def _alive_check(loop: ConsumeLoop) -> Callable[[], bool]:
+    return lambda: loop.is_alive
+
+
+def _ready_check(loop: ConsumeLoop) -> Callable[[], bool]:
+    return lambda: loop.is_ready
+
+
+class ConsumerRuntime:
+    """Runs one or more consume loops inside a service's HTTP app lifespan and reports their health."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        kafka: KafkaSettings,
+        consumer: ConsumerSettings,
+        processors: Sequence[tuple[str, Processor]],
+        health: HealthChecks,
+    ) -> None:
+        names = TopicNames(kafka.topic_prefix)
+        self.loops = [
+            ConsumeLoop(
+                processor=processor,
+                group_id=group_id,
+                kafka=kafka,
+                consumer=consumer,
+                names=names,
+                source=f"switchboard/{service}",
+            )
+            for group_id, processor in processors
+        ]
+        self._stopping = asyncio.Event()
+        self._starters: list[asyncio.Task[None]] = []
+        for loop in self.loops:
+            health.add_liveness(f"loop:{loop.group_id}", _alive_check(loop))
+            health.add_readiness(f"loop:{loop.group_id}", _ready_check(loop))
+
+    async def start(self) -> None:
+        for loop in self.loops:
+            self._starters.append(asyncio.create_task(self._start(loop)))
+
+    async def _start(self, loop: ConsumeLoop) -> None:
+        if await start_with_retry(loop.group_id, loop.start, self._stopping):
+            loop.start_background()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in self._starters:
+            task.cancel()
+        await asyncio.gather(*self._starters, return_exceptions=True)
+        await asyncio.gather(*(loop.stop() for loop in self.loops), return_exceptions=True)
+
+
+def consumer_app(
+    *,
+    title: str,
+    runtime: ConsumerRuntime,
+    health: HealthChecks,
+    on_startup: Callable[[], Any] | None = None,
+    on_shutdown: Callable[[], Any] | None = None,
+) -> FastAPI:
+    """An HTTP app (health, metrics) whose lifespan runs the service's consume loops."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup()
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            if on_shutdown is not None:
+                await on_shutdown()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.include_router(health.router())
+    return app
+
+
+def serve(app: FastAPI, *, service: str, http: HttpSettings, observability: ObservabilitySettings) -> None:
+    """Run ``app`` under uvicorn (uvloop where available) with JSON logs; SIGTERM drains and exits."""
+    configure_logging(service, observability.level, observability.json_format)
+    config = uvicorn.Config(
+        app,
+        host=http.host,
+        port=http.port,
+        root_path=http.root_path,
+        log_config=None,
+        access_log=False,
+        loop="auto",
+        http="auto",
+        ws="auto",
+        timeout_graceful_shutdown=20,
+        proxy_headers=True,
+        forwarded_allow_ips=http.forwarded_allow_ips,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,184 @@
+"""The shared consume loop against the real broker: commit after outputs, dead letters, retries, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from switchboard_common.consume_loop import ConsumeLoop, Processor, RetryLater
+from switchboard_common.events import CHAT_OUTBOUND, ChatOutbound, OutgoingRecord, encode_event
+from switchboard_common.events.envelope import ConsumedRecord, Event, InvalidMessage
+from switchboard_common.events.models import AckKind
+from switchboard_common.settings import ConsumerSettings, KafkaSettings
+from switchboard_common.topics import TopicNames
+from switchboard_devenv.kafka_testing import publish, read_topic
+
+pytestmark = pytest.mark.kafka
+
+SOURCE = "test/consume-loop"
+
+
+def chat(n: int, conversation: str = "conv-1", text: str | None = None) -> ChatOutbound:
+    return ChatOutbound(
+        message_id=f"m-{n}",
+        conversation_id=conversation,
+        kind=AckKind.REPLY,
+        text=text if text is not None else f"message {n}",
+        sent_at=datetime.now(UTC),
+    )
+
+
+def record(names: TopicNames, data: ChatOutbound) -> OutgoingRecord:
+    return encode_event(
+        CHAT_OUTBOUND,
+        topic=names("chat.outbound.v1"),
+        event_id=data.message_id,
+        source=SOURCE,
+        key=data.conversation_id,
+        data=data,
+    )
+
+
+class Echo(Processor):
+    """Copies each chat message to the incidents topic's DLQ-free sibling: case.updates (any topic will do)."""
+
+    def __init__(self, names: TopicNames, out_topic: str) -> None:
+        self.inputs = {names("chat.outbound.v1"): [CHAT_OUTBOUND]}
+        self.names = names
+        self.out_topic = out_topic
+        self.seen: list[str] = []
+        self.fail_transiently = 0
+        self.explode_on: set[str] = set()
+        self.attempts: dict[str, int] = {}
+
+    async def process(self, event: Event[Any], record: ConsumedRecord) -> Sequence[OutgoingRecord]:
+        data: ChatOutbound = event.data
+        self.attempts[data.message_id] = self.attempts.get(data.message_id, 0) + 1
+        if data.text == "invalid-for-business":
+            raise InvalidMessage("text is not acceptable")
+        if data.message_id in self.explode_on:
+            raise ZeroDivisionError("bug in the processor")
+        if self.fail_transiently > 0:
+            self.fail_transiently -= 1
+            raise RetryLater("dependency down")
+        self.seen.append(data.message_id)
+        copy = data.model_copy(update={"message_id": f"copy-{data.message_id}"})
+        return [
+            encode_event(
+                CHAT_OUTBOUND,
+                topic=self.out_topic,
+                event_id=copy.message_id,
+                source=SOURCE,
+                key=copy.conversation_id,
+                data=copy,
+            )
+        ]
+
+
+def make_loop(processor: Processor, settings: KafkaSettings, names: TopicNames, group: str = "echo") -> ConsumeLoop:
+    return ConsumeLoop(
+        processor=processor,
+        group_id=f"{settings.topic_prefix}{group}",
+        kafka=settings,
+        consumer=ConsumerSettings(instance_id="test-1", poll_timeout_ms=100),
+        names=names,
+        source=SOURCE,
+    )
+
+
+async def run_until(loop: ConsumeLoop, condition, timeout: float = 30.0) -> None:
+    await loop.start()
+    loop.start_background()
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.05)
+    finally:
+        await loop.stop()
+
+
+@pytest.fixture(params=[True, False], ids=["exactly-once", "at-least-once"])
+def delivery_mode(request, kafka_settings: KafkaSettings) -> KafkaSettings:
+    return kafka_settings.model_copy(update={"exactly_once": request.param})
+
+
+async def test_outputs_are_published_and_offsets_committed_so_a_restart_resumes_after_them(
+    delivery_mode: KafkaSettings, kafka_topics: TopicNames
+):
+    out = kafka_topics("case.updates.v1")
+    await publish(delivery_mode, [record(kafka_topics, chat(i)) for i in range(5)])
+    first = Echo(kafka_topics, out)
+    await run_until(make_loop(first, delivery_mode, kafka_topics), lambda: len(first.seen) == 5)
+
+    await publish(delivery_mode, [record(kafka_topics, chat(i)) for i in range(5, 8)])
+    second = Echo(kafka_topics, out)
+    await run_until(make_loop(second, delivery_mode, kafka_topics), lambda: len(second.seen) == 3)
+
+    assert second.seen == ["m-5", "m-6", "m-7"]
+    copies = await read_topic(delivery_mode, out, count=8, settle=0.5)
+    assert sorted(r.header("ce_id") for r in copies) == sorted(f"copy-m-{i}" for i in range(8))
+
+
+async def test_an_invalid_record_is_dead_lettered_with_the_reason_and_the_partition_flows_on(
+    kafka_settings: KafkaSettings, kafka_topics: TopicNames
+):
+    source = kafka_topics("chat.outbound.v1")
+    valid_headers = record(kafka_topics, chat(0)).headers
+    garbage = OutgoingRecord(topic=source, key=b"conv-1", value=b"{not json", headers=valid_headers)
+    wrong_type = OutgoingRecord(
+        topic=source,
+        key=b"conv-1",
+        value=b"{}",
+        headers=(("ce_specversion", b"1.0"), ("ce_type", b"something.else.v1"), ("ce_id", b"x"), ("ce_source", b"y")),
+    )
+    await publish(
+        kafka_settings,
+        [
+            record(kafka_topics, chat(1)),
+            garbage,
+            wrong_type,
+            record(kafka_topics, chat(2, text="invalid-for-business")),
+            record(kafka_topics, chat(3)),
+        ],
+    )
+    echo = Echo(kafka_topics, kafka_topics("case.updates.v1"))
+    await run_until(make_loop(echo, kafka_settings, kafka_topics), lambda: echo.seen == ["m-1", "m-3"])
+
+    dead = await read_topic(kafka_settings, f"{source}.dlq", count=3)
+    reasons = [r.header("dlq_reason") for r in dead]
+    assert reasons[0].startswith("value is not valid JSON")
+    assert "unexpected ce_type 'something.else.v1'" in reasons[1]
+    assert reasons[2] == "text is not acceptable"
+    assert dead[0].value == b"{not json"
+    assert [r.header("dlq_source_offset") for r in dead] == ["1", "2", "3"]
+    assert all(r.header("dlq_source_topic") == source for r in dead)
+
+
+async def test_a_record_that_keeps_raising_is_dead_lettered_after_the_configured_attempts(
+    kafka_settings: KafkaSettings, kafka_topics: TopicNames
+):
+    await publish(kafka_settings, [record(kafka_topics, chat(i)) for i in range(3)])
+    echo = Echo(kafka_topics, kafka_topics("case.updates.v1"))
+    echo.explode_on = {"m-1"}
+    await run_until(make_loop(echo, kafka_settings, kafka_topics), lambda: "m-2" in echo.seen)
+
+    assert echo.attempts["m-1"] == 3
+    dead = await read_topic(kafka_settings, kafka_topics("chat.outbound.v1") + ".dlq", count=1)
+    assert "ZeroDivisionError('bug in the processor')" in dead[0].header("dlq_reason")
+    copies = await read_topic(kafka_settings, kafka_topics("case.updates.v1"), count=2, settle=0.5)
+    assert sorted(r.header("ce_id") for r in copies) == ["copy-m-0", "copy-m-2"]
+
+
+async def test_a_transient_failure_is_retried_and_never_dead_lettered(
+    kafka_settings: KafkaSettings, kafka_topics: TopicNames
+):
+    await publish(kafka_settings, [record(kafka_topics, chat(i)) for i in range(2)])
+    echo = Echo(kafka_topics, kafka_topics("case.updates.v1"))
+    echo.fail_transiently = 4
+    await run_until(make_loop(echo, kafka_settings, kafka_topics), lambda: len(echo.seen) == 2)
+
+    assert echo.seen == ["m-0", "m-1"]
+    assert await read_topic(kafka_settings, kafka_topics("chat.outbound.v1") + ".dlq", timeout=1) == []

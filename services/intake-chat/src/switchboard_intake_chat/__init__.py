@@ -1,0 +1,1 @@
+"""Switchboard intake-chat."""
