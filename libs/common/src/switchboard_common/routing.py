@@ -165,7 +165,7 @@ def route(config: RoutingConfig, classification: Classification, facts: MessageF
     """The first matching rule's department; the fallback below the confidence threshold."""
     if facts.automated or classification.type is MessageType.NON_ACTIONABLE:
         return RouteDecision(department=None, rule="non-actionable")
-    values = {
+    values: dict[str, object] = {
         "topic": classification.topic,
         "type": classification.type,
         "priority": classification.priority,
