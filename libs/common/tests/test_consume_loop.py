@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from switchboard_common.consume_loop import ConsumeLoop, Processor, RetryLater
 from switchboard_common.events import CHAT_OUTBOUND, ChatOutbound, OutgoingRecord, encode_event
 from switchboard_common.events.envelope import ConsumedRecord, Event, InvalidMessage

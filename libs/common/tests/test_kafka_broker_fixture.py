@@ -1,4 +1,5 @@
 import pytest
+
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.kafka_testing import read_topic
 

@@ -5,13 +5,17 @@ topic (partition and offset). Offsets are never reused within a partition, so re
 without any coordination, and both the dispatcher and the notifier (which may have to acknowledge
 before the dispatcher has routed) compute the same reference from the same message.
 
-Encoding: ``offset * 1024 + partition`` in Crockford base32, followed by Crockford's mod-37 check
-symbol, grouped by four: ``SB-1FQ3-8K2Z``. Parsing is case-insensitive, accepts the look-alikes
-Crockford allows (O for 0, I and L for 1) and rejects a mistyped reference by its check symbol.
+Encoding: ``offset * 1024 + partition`` is mixed by a fixed bijection (a Feistel network) over the
+smallest of 40, 50 or 60 bits that holds it, so consecutive cases do not get look-alike, guessable
+references; the result is written in Crockford base32 (8, 10 or 12 symbols) followed by Crockford's
+mod-37 check symbol, grouped for reading aloud: ``SB-7K3-M9Q-XDZ``. Parsing is case-insensitive,
+accepts the look-alikes Crockford allows (O for 0, I and L for 1), and rejects a mistyped reference
+by its check symbol.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -22,11 +26,16 @@ _CHECK_ALPHABET = _ALPHABET + "*~$=U"
 _DECODE = {ch: i for i, ch in enumerate(_ALPHABET)} | {"O": 0, "I": 1, "L": 1}
 _CHECK_DECODE = {ch: i for i, ch in enumerate(_CHECK_ALPHABET)} | {"O": 0, "I": 1, "L": 1}
 
-# In free text: "SB-1FQ3-8K2Z", "sb 1fq38k2z", "SB1FQ3 8K2Z". Six to fourteen symbols after the prefix.
-REFERENCE_IN_TEXT = re.compile(
-    r"(?<![A-Za-z0-9])SB[\s-]?((?:[0-9A-Za-z*~$=][\s-]?){5,13}[0-9A-Za-z*~$=])(?![A-Za-z0-9])",
-    re.IGNORECASE,
+# In free text: "SB-7K3-M9Q-XDZ", "sb 7k3m9qxdz", "SB7K3M9Q XDZ": nine, eleven or thirteen symbols.
+REFERENCES_IN_TEXT = tuple(
+    re.compile(
+        rf"(?<![A-Za-z0-9])SB[\s-]?((?:[0-9A-Za-z*~$=][\s-]?){{{n - 1}}}[0-9A-Za-z*~$=])(?![A-Za-z0-9])",
+        re.IGNORECASE,
+    )
+    for n in (13, 11, 9)
 )
+_DOMAIN_BITS = (40, 50, 60)
+_ROUNDS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +50,28 @@ class InvalidCaseReference(ValueError):
     """The text is not a well-formed case reference (or its check symbol does not match)."""
 
 
-def _encode(value: int) -> str:
-    if value == 0:
-        return "0"
-    symbols = []
-    while value:
-        value, rem = divmod(value, 32)
-        symbols.append(_ALPHABET[rem])
-    return "".join(reversed(symbols))
+def _round(half: int, round_index: int, bits: int) -> int:
+    digest = hashlib.blake2b(f"{round_index}:{half}".encode(), digest_size=8, person=b"sb-case-ref").digest()
+    return int.from_bytes(digest, "big") & ((1 << bits) - 1)
+
+
+def _mix(value: int, bits: int, *, inverse: bool = False) -> int:
+    """A fixed bijection on [0, 2**bits): a balanced Feistel network."""
+    half_bits = bits // 2
+    mask = (1 << half_bits) - 1
+    left, right = value >> half_bits, value & mask
+    rounds = range(_ROUNDS - 1, -1, -1) if inverse else range(_ROUNDS)
+    for index in rounds:
+        if inverse:
+            left, right = right ^ _round(left, index, half_bits), left
+        else:
+            left, right = right, left ^ _round(right, index, half_bits)
+    return (left << half_bits) | right
+
+
+def _group(symbols: str) -> str:
+    size = 3 if len(symbols) == 9 else 4
+    return "-".join(symbols[i : i + size] for i in range(0, len(symbols), size))
 
 
 def case_reference(position: IntakePosition) -> str:
@@ -58,25 +81,31 @@ def case_reference(position: IntakePosition) -> str:
     if position.offset < 0:
         raise ValueError("offset must not be negative")
     value = position.offset * MAX_PARTITIONS + position.partition
-    body = _encode(value).rjust(6, "0")
-    symbols = body + _CHECK_ALPHABET[value % 37]
-    groups = [symbols[i : i + 4] for i in range(0, len(symbols), 4)]
-    return f"{PREFIX}-" + "-".join(groups)
+    bits = next((b for b in _DOMAIN_BITS if value < 1 << b), None)
+    if bits is None:
+        raise ValueError(f"offset {position.offset} is beyond what a case reference encodes")
+    mixed = _mix(value, bits)
+    body = "".join(_ALPHABET[(mixed >> shift) & 31] for shift in range(bits - 5, -1, -5))
+    return f"{PREFIX}-" + _group(body + _CHECK_ALPHABET[mixed % 37])
 
 
 def parse_case_reference(text: str) -> IntakePosition:
     """Decode a reference as a customer might type it; raises :class:`InvalidCaseReference`."""
     cleaned = re.sub(r"[\s-]", "", text).upper()
-    if not cleaned.startswith(PREFIX) or len(cleaned) < len(PREFIX) + 7:
+    if not cleaned.startswith(PREFIX):
         raise InvalidCaseReference(f"not a case reference: {text!r}")
-    body, check = cleaned[len(PREFIX) : -1], cleaned[-1]
-    value = 0
+    body, check = cleaned[len(PREFIX) : -1], cleaned[-1:]
+    bits = len(body) * 5
+    if bits not in _DOMAIN_BITS:
+        raise InvalidCaseReference(f"a case reference has 9, 11 or 13 symbols after {PREFIX}: {text!r}")
+    mixed = 0
     for ch in body:
         if ch not in _DECODE:
             raise InvalidCaseReference(f"unexpected symbol {ch!r} in {text!r}")
-        value = value * 32 + _DECODE[ch]
-    if check not in _CHECK_DECODE or _CHECK_DECODE[check] != value % 37:
+        mixed = mixed * 32 + _DECODE[ch]
+    if check not in _CHECK_DECODE or _CHECK_DECODE[check] != mixed % 37:
         raise InvalidCaseReference(f"check symbol does not match in {text!r}")
+    value = _mix(mixed, bits, inverse=True)
     offset, partition = divmod(value, MAX_PARTITIONS)
     return IntakePosition(partition=partition, offset=offset)
 
@@ -88,12 +117,15 @@ def normalise_case_reference(text: str) -> str:
 
 def find_case_references(text: str) -> list[str]:
     """Every valid case reference quoted in free text, canonicalised, in order, without repeats."""
-    found: list[str] = []
-    for match in REFERENCE_IN_TEXT.finditer(text or ""):
-        try:
-            reference = normalise_case_reference(PREFIX + match.group(1))
-        except InvalidCaseReference:
-            continue
-        if reference not in found:
-            found.append(reference)
-    return found
+    found: list[tuple[int, str]] = []
+    if not text or "sb" not in text.lower():
+        return []
+    for pattern in REFERENCES_IN_TEXT:
+        for match in pattern.finditer(text):
+            try:
+                reference = normalise_case_reference(PREFIX + match.group(1))
+            except InvalidCaseReference:
+                continue
+            if all(reference != seen for _, seen in found):
+                found.append((match.start(), reference))
+    return [reference for _, reference in sorted(found)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 EMAIL_PATTERN = re.compile(
-    r"(?<![\w.+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})(?![\w-])"
+    r"(?<![A-Za-z0-9.+_%-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})(?![A-Za-z0-9-])"
 )
 
 # Phone numbers that are unambiguous in free text: international (+country code), mainland-China
@@ -18,13 +18,13 @@ EMAIL_PATTERN = re.compile(
 # "+" is left alone unless it is a mainland mobile: order and tracking numbers are digit runs too.
 PHONE_PATTERN = re.compile(
     r"""
-    (?<![\w+])(?:
+    (?<![0-9A-Za-z+])(?:
         \+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,4}   # +86 138 0013 8000, +1 (415) 555-0100
       | 1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}                                          # 13800138000, 138-0013-8000
       | \(\d{2,4}\)[\s.-]?\d{3,4}[\s.-]?\d{3,4}                                 # (415) 555-0100, (02) 2345 6789
       | 0\d{1,3}-\d{3,4}-?\d{4}                                                # 021-6123-4567, 02-2345-6789
       | \d{3}[.-]\d{3}[.-]\d{4}                                                 # 415-555-0100
-    )(?![\w])
+    )(?![0-9A-Za-z])
     """,
     re.VERBOSE,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -36,33 +37,48 @@ class EventProducer:
         transactional_id: str | None = None,
     ) -> None:
         self._settings = settings
+        self._client_id = client_id
         self._transactional_id = transactional_id
-        self._producer = AIOKafkaProducer(
-            client_id=client_id,
+        self._producer: AIOKafkaProducer | None = None
+        self._started = False
+        self.last_success: float | None = None
+        self.last_failure: float | None = None
+
+    def _create(self) -> AIOKafkaProducer:
+        # aiokafka binds its clients to the running loop, so they are made in start(), not here.
+        settings = self._settings
+        return AIOKafkaProducer(
+            client_id=self._client_id,
             enable_idempotence=True,
             acks="all",
             linger_ms=settings.linger_ms,
             max_batch_size=settings.max_batch_size,
             compression_type=settings.compression_type,
-            transactional_id=transactional_id,
+            transactional_id=self._transactional_id,
             transaction_timeout_ms=settings.transaction_timeout_ms,
             **settings.client_kwargs(),
         )
-        self._started = False
-        self.last_success: float | None = None
-        self.last_failure: float | None = None
 
     @property
     def raw(self) -> AIOKafkaProducer:
         """The aiokafka producer, for the consume loop's transactions."""
+        if self._producer is None:
+            raise KafkaUnavailable("producer not started")
         return self._producer
 
     async def start(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self._producer.start(), timeout or self._settings.send_timeout_s * 3)
+        producer = self._create()
+        try:
+            await asyncio.wait_for(producer.start(), timeout or self._settings.send_timeout_s * 3)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), self._settings.send_timeout_s)
+            raise
+        self._producer = producer
         self._started = True
 
     async def stop(self) -> None:
-        if not self._started:
+        if not self._started or self._producer is None:
             return
         self._started = False
         try:
@@ -74,13 +90,15 @@ class EventProducer:
         """Send all records together and wait for every acknowledgement, or raise :class:`KafkaUnavailable`."""
         if not records:
             return
+        if not self._started or self._producer is None:
+            raise KafkaUnavailable("not connected to Kafka yet")
+        producer = self._producer
         started = time.perf_counter()
         limit = timeout if timeout is not None else self._settings.send_timeout_s
         try:
             async with asyncio.timeout(limit):
                 futures = [
-                    await self._producer.send(r.topic, value=r.value, key=r.key, headers=list(r.headers))
-                    for r in records
+                    await producer.send(r.topic, value=r.value, key=r.key, headers=list(r.headers)) for r in records
                 ]
                 await asyncio.gather(*futures)
         except (TimeoutError, KafkaError) as exc:
@@ -93,6 +111,8 @@ class EventProducer:
 
     async def ping(self, timeout: float = 3.0) -> bool:
         """Whether the cluster answers a metadata request now."""
+        if self._producer is None:
+            return False
         try:
             async with asyncio.timeout(timeout):
                 await self._producer.client.fetch_all_metadata()

@@ -118,7 +118,14 @@ def consumer_app(
     return app
 
 
-def serve(app: FastAPI, *, service: str, http: HttpSettings, observability: ObservabilitySettings) -> None:
+def serve(
+    app: FastAPI,
+    *,
+    service: str,
+    http: HttpSettings,
+    observability: ObservabilitySettings,
+    ws_max_bytes: int = 1 << 20,
+) -> None:
     """Run ``app`` under uvicorn (uvloop where available) with JSON logs; SIGTERM drains and exits."""
     configure_logging(service, observability.level, observability.json_format)
     config = uvicorn.Config(
@@ -131,6 +138,7 @@ def serve(app: FastAPI, *, service: str, http: HttpSettings, observability: Obse
         loop="auto",
         http="auto",
         ws="auto",
+        ws_max_size=ws_max_bytes,
         timeout_graceful_shutdown=20,
         proxy_headers=True,
         forwarded_allow_ips=http.forwarded_allow_ips,

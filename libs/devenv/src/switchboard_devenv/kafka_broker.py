@@ -252,6 +252,12 @@ class KafkaBroker:
 
 def metadata_ready(bootstrap_servers: str, timeout: float = 3.0) -> bool:
     """Whether the cluster answers a metadata request with at least one broker (aiokafka's own test wait)."""
+    host, _, port = bootstrap_servers.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError:
+        return False  # not listening yet: no need to ask (and no client error logged)
     result: list[bool] = []
 
     async def probe() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from switchboard_common.events.envelope import ConsumedRecord, EventSpec, OutgoingRecord, decode_event
 from switchboard_common.partition_reader import to_consumed
 from switchboard_common.producer import EventProducer

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
-
 from switchboard_devenv.kafka_broker import KafkaBroker
 from switchboard_devenv.kafka_testing import create_plan_topics
 

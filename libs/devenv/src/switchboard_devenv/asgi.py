@@ -1,0 +1,35 @@
+"""Running an ASGI app on a real loopback port inside a test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from switchboard_devenv.kafka_broker import free_port
+
+
+@contextlib.asynccontextmanager
+async def running_app(app: FastAPI, *, port: int | None = None, ws_max_bytes: int = 1 << 20) -> AsyncIterator[str]:
+    """Serve ``app`` (lifespan included) on 127.0.0.1 and yield its base URL; shut it down gracefully after."""
+    port = port or free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", ws_max_size=ws_max_bytes, access_log=False
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("server stopped before it started")
+                await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)

@@ -1,0 +1,126 @@
+"""``switchboard-dev``: the whole gateway on this machine, Kafka included, with demo channels to try.
+
+    switchboard-dev [--data DIR] [--chat-port 8000]
+
+Starts a real Kafka broker (jars from Maven Central, cached), creates the topics from the plan, starts
+every service as its own process, and prints where to talk to it. Ctrl-C stops everything. Logs are
+in ``DIR/logs``; the broker's data stays in ``DIR/kafka`` so a restart keeps the conversations.
+Set ``KAFKA_BOOTSTRAP_SERVERS`` to use an existing cluster instead of the local broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from switchboard_common.settings import KafkaSettings
+from switchboard_common.topics import TopicNames, ensure_topics, load_topic_plan, plan_topics
+from switchboard_devenv.kafka_broker import KafkaBroker, free_port
+from switchboard_devenv.processes import ServiceProcess
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    port: int
+    public: bool = False
+
+
+def default_services(chat_port: int) -> list[ServiceSpec]:
+    return [
+        ServiceSpec("intake-chat", "switchboard_intake_chat.main", chat_port, public=True),
+        ServiceSpec("classifier", "switchboard_classifier.main", chat_port + 101),
+        ServiceSpec("dispatcher", "switchboard_dispatcher.main", chat_port + 102),
+        ServiceSpec("notifier", "switchboard_notifier.main", chat_port + 103),
+    ]
+
+
+def _secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="switchboard-dev", description="Run the whole gateway locally.")
+    parser.add_argument("--data", type=Path, default=Path(".cache/dev"), help="where the broker data and logs live")
+    parser.add_argument("--chat-port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    data: Path = args.data.resolve()
+    logs = data / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    broker: KafkaBroker | None = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        port_file = data / "kafka.port"
+        port = int(port_file.read_text()) if port_file.exists() else free_port()
+        port_file.write_text(str(port))
+        broker = KafkaBroker(data / "kafka", port=port)
+        print(f"starting Kafka (data in {broker.data_dir}) ...", flush=True)
+        broker.start()
+        bootstrap = broker.bootstrap_servers
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    report = asyncio.run(ensure_topics(kafka, plan_topics(load_topic_plan(), TopicNames(kafka.topic_prefix))))
+    print(f"Kafka at {bootstrap}; topics: {len(report.created)} created, {len(report.unchanged)} present", flush=True)
+
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "LOG_JSON": os.environ.get("LOG_JSON", "false"),
+        "WEBCHAT_SESSION_SECRET": os.environ.get("WEBCHAT_SESSION_SECRET") or _secret(data / "webchat.secret"),
+        "CONSUMER_INSTANCE_ID": "dev",
+    }
+    processes: list[ServiceProcess] = []
+    for spec in default_services(args.chat_port):
+        if importlib.util.find_spec(spec.module) is None:
+            print(f"  (skipping {spec.name}: not installed)")
+            continue
+        processes.append(ServiceProcess(spec.name, spec.module, port=spec.port, env=env, log_dir=logs).start())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        for process in processes:
+            process.wait_ready(90)
+        chat = next(p for p in processes if p.name == "intake-chat")
+        print(
+            "\nSwitchboard is running.\n"
+            f"  Web chat (open in a browser):  {chat.url}/\n"
+            f"  Chat HTTP API:                 {chat.url}/docs\n"
+            + "".join(f"  {p.name:<30} {p.url}/readyz  {p.url}/metrics\n" for p in processes)
+            + f"  Logs:                          {logs}\n"
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+        while not stop.is_set():
+            for process in processes:
+                if not process.running:
+                    print(f"{process.name} exited ({process.returncode}); see {process.log_path}", file=sys.stderr)
+                    stop.set()
+            stop.wait(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping ...", flush=True)
+        for process in reversed(processes):
+            process.stop()
+        if broker is not None:
+            broker.stop()
+        time.sleep(0.1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Services as real processes, for end-to-end tests, fault tests, benchmarks and the local gateway."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+
+class ServiceProcess:
+    """One service (``python -m <module>``) with its own environment and log file."""
+
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        *,
+        port: int,
+        env: Mapping[str, str],
+        log_dir: Path,
+    ) -> None:
+        self.name = name
+        self.module = module
+        self.port = port
+        self.env = dict(env)
+        self.log_path = log_dir / f"{name}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: object | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> ServiceProcess:
+        env = {**os.environ, **self.env, "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.port)}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.log_path, "ab")  # noqa: SIM115  (closed in stop)
+        self._log = handle
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until ``/readyz`` answers 200; raises with the log's tail otherwise."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise RuntimeError(f"{self.name} exited with {self.returncode}:\n{self.log_tail()}")
+            try:
+                response = httpx.get(f"{self.url}/readyz", timeout=2)
+                if response.status_code == 200:
+                    return
+                last = response.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready after {timeout:.0f}s ({last}):\n{self.log_tail()}")
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.poll() if self._process else None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text("utf-8", "replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 25.0) -> int | None:
+        """SIGTERM (graceful drain), then SIGKILL after ``timeout``."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        code = process.returncode if process else None
+        self._close_log()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a fault test wants."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(10)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            with contextlib.suppress(OSError):
+                self._log.close()  # type: ignore[attr-defined]
+            self._log = None

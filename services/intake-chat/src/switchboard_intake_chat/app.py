@@ -1,0 +1,71 @@
+"""intake-chat's wiring: the Kafka producer, the outbound relay, the web-chat endpoints, health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from switchboard_common.health import HealthChecks, KafkaProbe
+from switchboard_common.intake import IntakePublisher, install_kafka_unavailable_handler
+from switchboard_common.producer import EventProducer
+from switchboard_common.service import start_with_retry
+from switchboard_common.topics import TopicNames
+from switchboard_intake_chat.outbound import OutboundRelay
+from switchboard_intake_chat.settings import IntakeChatSettings
+from switchboard_intake_chat.webchat.routes import WebChat, webchat_router
+
+SERVICE = "intake-chat"
+
+
+def create_app(settings: IntakeChatSettings | None = None) -> FastAPI:
+    settings = settings or IntakeChatSettings()
+    names = TopicNames(settings.kafka.topic_prefix)
+    producer = EventProducer(settings.kafka, client_id=f"{settings.kafka.client_id}-{SERVICE}")
+    publisher = IntakePublisher(producer, names, SERVICE)
+    relay = OutboundRelay(settings.kafka, names, settings.webchat.replay_limit)
+    probe = KafkaProbe(producer)
+    chat = WebChat(settings.webchat, publisher, relay)
+    health = HealthChecks()
+    health.add_readiness("kafka", probe.is_ready)
+    health.add_readiness("outbound-relay", relay.is_ready)
+    stopping = asyncio.Event()
+
+    async def connect() -> None:
+        if await start_with_retry("producer", producer.start, stopping):
+            probe.start()
+        await start_with_retry("outbound-relay", relay.start, stopping)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        connecting = asyncio.create_task(connect())
+        try:
+            yield
+        finally:
+            stopping.set()
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
+            await probe.stop()
+            await relay.stop()
+            await producer.stop()
+
+    app = FastAPI(
+        title="Switchboard intake-chat",
+        description="Web chat (WebSocket and HTTP) intake. Messages are accepted only once Kafka stored them.",
+        lifespan=lifespan,
+    )
+    if settings.webchat.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.webchat.allowed_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    install_kafka_unavailable_handler(app)
+    app.include_router(health.router())
+    app.include_router(webchat_router(chat))
+    app.state.chat = chat
+    return app

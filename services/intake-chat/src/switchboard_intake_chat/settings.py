@@ -1,0 +1,47 @@
+"""intake-chat settings (environment prefix ``INTAKE_CHAT_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from switchboard_common.settings import HttpSettings, KafkaSettings, ObservabilitySettings
+
+
+class WebChatSettings(BaseSettings):
+    """The web chat: sessions, limits, the page. Environment prefix ``WEBCHAT_``."""
+
+    model_config = SettingsConfigDict(env_prefix="WEBCHAT_", extra="ignore", env_file=".env")
+
+    session_secret: SecretStr = Field(
+        description="Signs chat session tokens so that a client can only resume its own conversation. Required."
+    )
+    channel_account: str = Field(default="webchat:default", description="Names this chat entry point in events.")
+    max_frame_bytes: int = Field(default=16_384, ge=256, description="Largest message (WebSocket frame or HTTP body).")
+    max_text_chars: int = Field(default=4_000, ge=1)
+    rate_per_second: float = Field(default=2.0, gt=0, description="Sustained messages per second per session.")
+    rate_burst: int = Field(default=10, ge=1, description="Messages a session may send at once before throttling.")
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to open the WebSocket and call the HTTP API from a browser; empty: same origin.",
+    )
+    replay_limit: int = Field(
+        default=200, ge=1, description="Most outbound messages replayed to a reconnecting client."
+    )
+    replay_window_seconds: int = Field(
+        default=3600, ge=1, description="How far back a reconnecting client's missed messages are looked for."
+    )
+    session_ttl_days: int = Field(default=30, ge=1)
+
+
+class IntakeChatSettings(BaseSettings):
+    """Everything intake-chat reads from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INTAKE_CHAT_", extra="ignore", env_file=".env", env_nested_delimiter="__"
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    webchat: WebChatSettings = Field(default_factory=WebChatSettings)

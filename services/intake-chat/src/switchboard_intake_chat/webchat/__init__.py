@@ -1,0 +1,1 @@
+"""Web chat: sessions, the wire protocol, normalisation into intake events."""

@@ -1,0 +1,119 @@
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import SecretStr
+
+from switchboard_common.events.models import Channel, Language
+from switchboard_intake_chat.settings import WebChatSettings
+from switchboard_intake_chat.webchat.normalise import normalise_webchat
+from switchboard_intake_chat.webchat.protocol import ChatMessageIn, ErrorCode
+from switchboard_intake_chat.webchat.rate_limit import SessionRateLimiter
+from switchboard_intake_chat.webchat.routes import ChatRejected, WebChat
+from switchboard_intake_chat.webchat.session import new_session, verify_session
+
+SECRET = b"test-secret"
+
+
+def test_a_session_token_proves_its_conversation():
+    session = new_session(SECRET, now=1_000)
+    assert verify_session(SECRET, session.token, now=1_010, ttl_seconds=60) == session
+
+
+def test_a_token_signed_with_another_secret_or_altered_is_refused():
+    session = new_session(SECRET, now=1_000)
+    assert verify_session(b"other", session.token, now=1_010, ttl_seconds=60) is None
+    forged = session.token.replace(session.conversation_id, "wc_someoneelse")
+    assert verify_session(SECRET, forged, now=1_010, ttl_seconds=60) is None
+    assert verify_session(SECRET, "garbage", now=1_010, ttl_seconds=60) is None
+
+
+def test_an_expired_token_is_refused():
+    session = new_session(SECRET, now=1_000)
+    assert verify_session(SECRET, session.token, now=1_000 + 61, ttl_seconds=60) is None
+
+
+def test_the_rate_limiter_allows_a_burst_then_the_sustained_rate():
+    limiter = SessionRateLimiter(rate=2.0, burst=3)
+    assert [limiter.acquire("s", 0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.acquire("s", 0.0) == pytest.approx(0.5)
+    assert limiter.acquire("s", 0.5) == 0.0
+    assert limiter.acquire("other", 0.0) == 0.0
+
+
+def chat() -> WebChat:
+    settings = WebChatSettings(session_secret=SecretStr("s"), max_frame_bytes=512, max_text_chars=100)
+    return WebChat(settings, publisher=None, relay=None)  # type: ignore[arg-type]  (parse needs neither)
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("{not json", ErrorCode.INVALID_JSON),
+        ("[1, 2]", ErrorCode.INVALID_FRAME),
+        ('{"type": "message", "id": "a", "text": "hi", "colour": "red"}', ErrorCode.INVALID_FRAME),
+        ('{"type": "message", "id": "has space", "text": "hi"}', ErrorCode.INVALID_FRAME),
+        ('{"type": "message", "id": "a"}', ErrorCode.INVALID_FRAME),
+        ('{"type": "message", "id": "a", "text": "   "}', ErrorCode.EMPTY_TEXT),
+        ('{"type": "message", "id": "a", "text": "' + "x" * 101 + '"}', ErrorCode.TEXT_TOO_LONG),
+        ('{"type": "message", "id": "a", "text": "' + "x" * 600 + '"}', ErrorCode.FRAME_TOO_LARGE),
+        ('{"type": "typing"}', ErrorCode.UNKNOWN_TYPE),
+        (
+            '{"type": "message", "id": "a", "text": "hi", "customer": {"email": "not-an-address"}}',
+            ErrorCode.INVALID_FRAME,
+        ),
+    ],
+)
+def test_malformed_frames_are_refused_with_a_clear_code_and_reason(frame, code):
+    with pytest.raises(ChatRejected) as caught:
+        chat().parse(frame)
+    assert caught.value.code == code
+    assert caught.value.reason
+
+
+def test_a_well_formed_frame_is_accepted():
+    message = chat().parse('{"type": "message", "id": "c-1", "text": "hello", "language": "zh-Hant"}')
+    assert isinstance(message, ChatMessageIn)
+    assert message.language is Language.ZH_HANT
+
+
+def test_a_chat_message_normalises_into_an_intake_event_replying_to_its_conversation():
+    message = ChatMessageIn(
+        id="c-1", text=" Where is\u202e my order? ", customer={"name": "Li Lei", "email": "LI@Example.com"}
+    )
+    event = normalise_webchat(
+        message,
+        conversation_id="wc_abc",
+        channel_account="webchat:default",
+        received_at=datetime(2026, 1, 1, tzinfo=UTC),
+        max_text_chars=100,
+        locale="zh-TW",
+    )
+    assert event.channel is Channel.WEBCHAT
+    assert event.conversation_id == "wc_abc"
+    assert event.reply_to.address == "wc_abc"
+    assert event.text.plain == "Where is my order?"
+    assert event.text.original == " Where is\u202e my order? "
+    assert event.customer.handle == "li@example.com"
+    assert event.customer.display_name == "Li Lei"
+    assert event.language_hint is Language.ZH_HANT
+
+
+def test_resending_the_same_client_message_id_gives_the_same_event_id():
+    def event(text: str):
+        return normalise_webchat(
+            ChatMessageIn(id="c-1", text=text),
+            conversation_id="wc_abc",
+            channel_account="a",
+            received_at=datetime.now(UTC),
+            max_text_chars=100,
+        )
+
+    assert event("hello").event_id == event("hello").event_id
+    other = normalise_webchat(
+        ChatMessageIn(id="c-2", text="hello"),
+        conversation_id="wc_abc",
+        channel_account="a",
+        received_at=datetime.now(UTC),
+        max_text_chars=100,
+    )
+    assert other.event_id != event("hello").event_id

@@ -1,0 +1,179 @@
+"""Acknowledgement templates per language, rendered without I/O.
+
+The templates file (``config/templates.yaml`` by default) holds, per language, texts with named
+placeholders, and the labels they use (department names, topic phrases, durations). Every template is
+test-rendered when the file is loaded, so a typo in a placeholder is an error at startup, not a
+broken message to a customer.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from switchboard_common.events.models import Channel, Language, MessageTopic
+
+PLACEHOLDERS = frozenset(
+    {"greeting", "customer_name", "case_reference", "department_name", "topic_phrase", "response_time"}
+)
+REQUIRED_TEXTS = ("greeting", "greeting_anonymous", "ack", "generic_ack")
+
+
+class TemplateError(ValueError):
+    """The templates file is invalid."""
+
+
+class Durations(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: str
+    hour: str
+    hours: str
+    day: str
+    days: str
+
+
+class LanguageTemplates(BaseModel):
+    """All texts and labels of one language."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    texts: dict[str, str]
+    durations: Durations
+    topics: dict[MessageTopic, str] = Field(default_factory=dict)
+    departments: dict[str, str] = Field(default_factory=dict)
+    channels: dict[Channel, dict[str, str]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_texts(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        sections = {"durations", "topics", "departments", "channels", "texts"}
+        texts = dict(value.get("texts", {}))
+        texts.update({k: v for k, v in value.items() if k not in sections})
+        return {k: v for k, v in value.items() if k in sections} | {"texts": texts}
+
+
+class TemplatesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_language: Language = Language.EN
+    languages: dict[Language, LanguageTemplates]
+
+
+@dataclass(frozen=True, slots=True)
+class AckContent:
+    """What an acknowledgement says; rendered into the customer's language."""
+
+    case_reference: str
+    department: str | None
+    topic: MessageTopic | None
+    response_time: timedelta
+    customer_name: str | None = None
+
+
+def _fields_of(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+class AckTemplates:
+    """Loaded, validated templates."""
+
+    def __init__(self, document: TemplatesFile) -> None:
+        self._doc = document
+        if document.default_language not in document.languages:
+            raise TemplateError(f"default language {document.default_language} has no templates")
+        for language, templates in document.languages.items():
+            missing = [key for key in REQUIRED_TEXTS if key not in templates.texts]
+            if missing:
+                raise TemplateError(f"{language}: missing texts {missing}")
+            variants = [templates.texts, *templates.channels.values()]
+            for texts in variants:
+                for key, text in texts.items():
+                    unknown = _fields_of(text) - PLACEHOLDERS - {"n"}
+                    if unknown:
+                        raise TemplateError(f"{language}.{key}: unknown placeholders {sorted(unknown)}")
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> AckTemplates:
+        try:
+            if path is None:
+                text = resources.files("switchboard_notifier.config").joinpath("templates.yaml").read_text("utf-8")
+            else:
+                text = Path(path).read_text("utf-8")
+            return cls(TemplatesFile.model_validate(yaml.safe_load(text)))
+        except (OSError, yaml.YAMLError, ValueError) as exc:
+            raise TemplateError(f"invalid templates {path or '(packaged)'}: {exc}") from exc
+
+    @property
+    def languages(self) -> frozenset[Language]:
+        return frozenset(self._doc.languages)
+
+    def pick_language(self, *candidates: Language | None) -> Language:
+        """The first candidate that has templates, else the default language."""
+        for candidate in candidates:
+            if candidate is not None and candidate in self._doc.languages:
+                return candidate
+        return self._doc.default_language
+
+    def text(self, language: Language, key: str, channel: Channel | None = None) -> str:
+        templates = self._doc.languages[language]
+        if channel is not None and key in templates.channels.get(channel, {}):
+            return templates.channels[channel][key]
+        if key not in templates.texts:
+            default = self._doc.languages[self._doc.default_language]
+            if key in default.texts:
+                return default.texts[key]
+            raise TemplateError(f"no template {key!r} in {language} or the default language")
+        return templates.texts[key]
+
+    def response_time(self, language: Language, duration: timedelta) -> str:
+        labels = self._doc.languages[language].durations
+        minutes = max(1, round(duration.total_seconds() / 60))
+        if minutes < 60:
+            return labels.minutes.format(n=minutes)
+        hours = round(minutes / 60)
+        if hours < 72:
+            return labels.hour if hours == 1 else labels.hours.format(n=hours)
+        days = round(hours / 24)
+        return labels.day if days == 1 else labels.days.format(n=days)
+
+    def department_name(self, language: Language, department: str | None) -> str:
+        labels = self._doc.languages[language].departments
+        if department is None:
+            return ""
+        return labels.get(department, department.replace("_", " ").title())
+
+    def render(self, key: str, language: Language, content: AckContent, channel: Channel | None = None) -> str:
+        """Render text ``key`` (``ack``, ``generic_ack``, ...) for ``content`` in ``language``."""
+        templates = self._doc.languages[language]
+        name = (content.customer_name or "").strip()
+        greeting_key = "greeting" if name else "greeting_anonymous"
+        values = {
+            "customer_name": name,
+            "case_reference": content.case_reference,
+            "department_name": self.department_name(language, content.department),
+            "topic_phrase": templates.topics.get(content.topic, "") if content.topic else "",
+            "response_time": self.response_time(language, content.response_time),
+        }
+        values["greeting"] = self.text(language, greeting_key, channel).format_map(values)
+        return tidy(self.text(language, key, channel).format_map(values))
+
+
+_CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
+_SPACE_BETWEEN_CJK = re.compile(f"(?<=[{_CJK}])\\s+(?=[{_CJK}])")
+
+
+def tidy(text: str) -> str:
+    """Collapse the line breaks YAML folding leaves; no spaces between Chinese characters."""
+    collapsed = " ".join(text.split())
+    return _SPACE_BETWEEN_CJK.sub("", collapsed)
