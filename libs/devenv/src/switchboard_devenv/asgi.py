@@ -20,7 +20,6 @@ async def running_app(app: FastAPI, *, port: int | None = None, ws_max_bytes: in
         app, host="127.0.0.1", port=port, log_config=None, lifespan="on", ws_max_size=ws_max_bytes, access_log=False
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(30):

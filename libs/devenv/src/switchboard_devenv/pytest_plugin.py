@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,7 +51,7 @@ def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
 
 
 @pytest.fixture
-async def kafka_topics(kafka_settings: KafkaSettings) -> AsyncIterator[TopicNames]:
+async def kafka_topics(kafka_settings: KafkaSettings) -> TopicNames:
     """The packaged topic plan created under this test's prefix."""
     return await create_plan_topics(kafka_settings)
 
