@@ -183,3 +183,38 @@ async def test_a_transient_failure_is_retried_and_never_dead_lettered(
 
     assert echo.seen == ["m-0", "m-1"]
     assert await read_topic(kafka_settings, kafka_topics("chat.outbound.v1") + ".dlq", timeout=1) == []
+
+
+class SlowToRebuild(Echo):
+    """A stateful processor whose rebuild takes a while and fails once."""
+
+    def __init__(self, names: TopicNames, out_topic: str) -> None:
+        super().__init__(names, out_topic)
+        self.ready: set = set()
+        self.failed_once = False
+
+    async def on_assigned(self, partitions) -> None:
+        await asyncio.sleep(0.5)
+        if not self.failed_once:
+            self.failed_once = True
+            raise ConnectionError("could not read the state topic")
+        self.ready |= set(partitions)
+
+    async def on_revoked(self, partitions) -> None:
+        self.ready -= set(partitions)
+
+    async def process(self, event, record):
+        from aiokafka import TopicPartition
+
+        assert TopicPartition(record.topic, record.partition) in self.ready, "processed before its state was rebuilt"
+        return await super().process(event, record)
+
+
+async def test_no_record_is_processed_before_the_processor_rebuilt_its_state_and_a_failed_rebuild_is_retried(
+    kafka_settings: KafkaSettings, kafka_topics: TopicNames
+):
+    await publish(kafka_settings, [record(kafka_topics, chat(i, conversation=f"c{i}")) for i in range(6)])
+    slow = SlowToRebuild(kafka_topics, kafka_topics("case.updates.v1"))
+    await run_until(make_loop(slow, kafka_settings, kafka_topics), lambda: len(slow.seen) == 6)
+    assert slow.failed_once
+    assert await read_topic(kafka_settings, kafka_topics("chat.outbound.v1") + ".dlq", timeout=1) == []

@@ -10,9 +10,10 @@ records it produces. The loop wraps the transport around it:
   by committing after the acknowledgements (at-least-once, idempotence by event id);
 * a record that can never be processed (invalid envelope or data, :class:`InvalidMessage`, or an
   unexpected error that repeats) goes to ``<topic>.dlq`` with the reason, and the partition flows on;
-* a transient failure (Kafka or a dependency unavailable) rewinds to the last commit, resets the
+* a transient failure (Kafka or a dependency unavailable) rewinds to the last commit, rebuilds the
   processor's state for those partitions, backs off with jitter and tries again: back-pressure,
   never a dead letter;
+* newly assigned partitions stay paused until the processor has rebuilt its state for them;
 * a rebalance waits for the batch in flight to finish and commit before partitions are revoked;
 * stopping drains the batch in flight and commits it.
 """
@@ -67,9 +68,10 @@ class Processor:
     that can never be processed and :class:`RetryLater` when a dependency is down.
 
     Stateful processors override the hooks: ``on_assigned`` rebuilds state from Kafka for newly
-    assigned partitions, ``on_revoked`` drops it, ``commit_floor`` holds back the commit of records
-    whose work is not finished (timers), and ``tick`` is called on every loop iteration to emit what
-    timers produced.
+    assigned partitions (they stay paused until it returns; if it raises, it is retried), ``on_revoked``
+    drops it (also after a failed batch, before the partitions are rewound and re-assigned),
+    ``commit_floor`` holds back the commit of records whose work is not finished (timers), and ``tick``
+    is called on every loop iteration to emit what timers produced.
     """
 
     inputs: Mapping[str, Sequence[EventSpec[Any]]] = {}
@@ -89,11 +91,6 @@ class Processor:
 
     async def tick(self) -> Sequence[OutgoingRecord]:
         return ()
-
-    async def reset(self, partitions: Collection[TopicPartition]) -> None:
-        """Forget uncommitted effects after a failed batch; by default a revoke and a re-assign."""
-        await self.on_revoked(partitions)
-        await self.on_assigned(partitions)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -134,6 +131,7 @@ class ConsumeLoop:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._assigned: set[TopicPartition] = set()
+        self._initialising: set[TopicPartition] = set()
         self._processed: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._failures: dict[tuple[str, int, int], int] = defaultdict(int)
@@ -207,13 +205,17 @@ class ConsumeLoop:
 
     @property
     def assignment(self) -> set[TopicPartition]:
-        return set(self._assigned)
+        """Partitions assigned and ready (their processor state is built)."""
+        return self._assigned - self._initialising
 
     async def run(self) -> None:
         assert self._consumer is not None
         backoff = _Backoff()
         while not self._stopping.is_set():
             self.last_iteration = time.monotonic()
+            if self._initialising and not await self._initialise():
+                await self._sleep(backoff.next())
+                continue
             try:
                 batch = await self._consumer.getmany(
                     timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.max_batch
@@ -256,6 +258,12 @@ class ConsumeLoop:
         except _RepeatableFailure as exc:
             PROCESSING_RETRIES.labels("unexpected").inc()
             log.error("processing raised an unexpected error", extra={"error": exc.reason}, exc_info=exc.cause)
+            await self._recover(set(records))
+            return False
+        except Exception:
+            # A failure outside one record's processing (a processor's tick, say): never end the loop.
+            PROCESSING_RETRIES.labels("unexpected").inc()
+            log.exception("batch failed unexpectedly, rewinding to the last commit")
             await self._recover(set(records))
             return False
         self._failing_since = None
@@ -373,31 +381,70 @@ class ConsumeLoop:
             else:
                 self._consumer.seek(tp, committed)
             self._processed.pop(tp, None)
-        try:
-            await self.processor.reset(rewind)
-        except Exception:
-            log.exception("processor reset failed; it will be retried with the next batch")
+        # The processor's view of these partitions may hold effects of the failed batch: drop it and
+        # rebuild it from Kafka, as after a rebalance, before their records are processed again.
+        ready = rewind - self._initialising
+        if ready:
+            try:
+                await self.processor.on_revoked(ready)
+            except Exception:
+                log.exception("processor failed to drop the state of rewound partitions")
+            self._consumer.pause(*ready)
+            self._initialising |= ready
 
     # -- rebalancing -----------------------------------------------------------------------------
 
     async def _revoke(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
+            initialised = revoked & self._assigned - self._initialising
             self._assigned -= revoked
+            self._initialising -= revoked
             for tp in revoked:
                 self._processed.pop(tp, None)
                 self._committed.pop(tp, None)
                 _forget_lag(tp)
-            await self.processor.on_revoked(revoked)
+            if initialised:
+                try:
+                    await self.processor.on_revoked(initialised)
+                except Exception:
+                    log.exception("processor failed to drop the state of revoked partitions")
 
     async def _assign(self, assigned: set[TopicPartition]) -> None:
-        assert self._consumer is not None
+        # aiokafka has already handed the partitions to the fetcher: pause them at once, so that no
+        # record is processed before the processor's state for them is rebuilt (in the loop, with retries).
+        consumer = self._consumer_or_fail()
         fresh = assigned - self._assigned
-        self._assigned |= assigned
+        if not fresh:
+            return
+        consumer.pause(*fresh)
+        self._assigned |= fresh
+        self._initialising |= fresh
         for tp in fresh:
-            committed = await self._consumer.committed(tp)
+            committed = await consumer.committed(tp)
             if committed is not None:
                 self._committed[tp] = committed
-        await self.processor.on_assigned(fresh)
+
+    async def _initialise(self) -> bool:
+        """Build the processor's state for partitions waiting for it; resume them when it is ready."""
+        consumer = self._consumer_or_fail()
+        async with self._lock:
+            waiting = set(self._initialising)
+            if not waiting:
+                return True
+            try:
+                await self.processor.on_assigned(waiting)
+            except Exception as exc:
+                log.warning("could not prepare newly assigned partitions yet", extra={"error": repr(exc)})
+                self._mark_failing()
+                return False
+            self._initialising -= waiting
+            consumer.resume(*(waiting & self._assigned))
+            return True
+
+    def _consumer_or_fail(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("consume loop not started")
+        return self._consumer
 
     # -- helpers ---------------------------------------------------------------------------------
 

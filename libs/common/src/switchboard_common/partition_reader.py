@@ -35,10 +35,14 @@ async def read_partitions_since(
     partitions: Collection[TopicPartition],
     since_ms: int,
     *,
-    timeout_s: float = 60.0,
+    timeout_s: float = 30.0,
     batch: int = 2000,
 ) -> AsyncIterator[list[ConsumedRecord]]:
-    """Committed records of ``partitions`` written at or after ``since_ms``, up to their current end."""
+    """Committed records of ``partitions`` written at or after ``since_ms``, up to their current end.
+
+    ``timeout_s`` bounds each request to the cluster (and a fetch that brings nothing), not the whole
+    read: a rebuild of a long window may take minutes and still be healthy.
+    """
     if not partitions:
         return
     consumer = AIOKafkaConsumer(
@@ -55,25 +59,31 @@ async def read_partitions_since(
         async with asyncio.timeout(timeout_s):
             ends = await consumer.end_offsets(tps)
             starts = await consumer.offsets_for_times({tp: since_ms for tp in tps})
-            remaining: set[TopicPartition] = set()
-            for tp in tps:
-                found = starts.get(tp)
-                if found is None or ends[tp] == 0:
-                    continue
-                consumer.seek(tp, found.offset)
-                if found.offset < ends[tp]:
-                    remaining.add(tp)
-            for tp in set(tps) - remaining:
-                consumer.seek(tp, ends[tp])
-            while remaining:
-                fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=batch)
-                records: list[ConsumedRecord] = []
-                for tp, raws in fetched.items():
-                    records.extend(to_consumed(r) for r in raws if r.offset < ends[tp])
-                if records:
-                    yield records
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
+        remaining: set[TopicPartition] = set()
+        for tp in tps:
+            found = starts.get(tp)
+            if found is None or ends[tp] == 0:
+                continue
+            consumer.seek(tp, found.offset)
+            if found.offset < ends[tp]:
+                remaining.add(tp)
+        for tp in set(tps) - remaining:
+            consumer.seek(tp, ends[tp])
+        idle_since = asyncio.get_running_loop().time()
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=batch)
+            now = asyncio.get_running_loop().time()
+            if any(fetched.values()):
+                idle_since = now
+            elif now - idle_since > timeout_s:
+                raise TimeoutError(f"no records from {sorted(map(str, remaining))} for {timeout_s:.0f}s")
+            records: list[ConsumedRecord] = []
+            for tp, raws in fetched.items():
+                records.extend(to_consumed(r) for r in raws if r.offset < ends[tp])
+            if records:
+                yield records
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
     finally:
         await consumer.stop()

@@ -174,13 +174,14 @@ def route(config: RoutingConfig, classification: Classification, facts: MessageF
         "kind": facts.kind,
         "hint": facts.hint,
     }
+    confident = classification.confidence >= config.min_confidence
     for rule in config.rules:
         if _matches(rule.when, values):
             if rule.department == HINT:
                 return RouteDecision(department=facts.hint, rule=rule.name)
-            if classification.confidence < config.min_confidence:
-                break
-            return RouteDecision(department=rule.department, rule=rule.name)
+            if confident:
+                return RouteDecision(department=rule.department, rule=rule.name)
+            # Not confident enough for a content rule: only the customer's own choice may still route.
     if classification.confidence < config.min_confidence:
         return RouteDecision(department=config.fallback_department, rule="low-confidence")
     return RouteDecision(department=config.fallback_department, rule="no-rule-matched")
