@@ -7,8 +7,8 @@ import collections
 from pathlib import Path
 
 import pytest
-
 from pipeline_support import chat_message, intake_record, routed_record
+
 from switchboard_common.events import ACK_RECORDED, CHAT_OUTBOUND
 from switchboard_common.events.models import AckOutcome
 from switchboard_common.producer import EventProducer
