@@ -120,12 +120,16 @@ class Rulebook:
 
     def _scan(self, text: str) -> Iterator[Hit]:
         if self._keywords is not None:
+            search = self._keywords.search
             end = len(text)
-            for match in self._keywords.finditer(text):
+            position = 0
+            while (match := search(text, position)) is not None:
                 core = match.group()
                 start, stop = match.span()
                 if _is_word_char(core[0]) and start > 0 and _is_word_char(text[start - 1]):
+                    position = start + 1  # inside a word ("line pay" in "online payment"): look again further on
                     continue
+                position = stop
                 open_right = _is_word_char(core[-1]) and stop < end and _is_word_char(text[stop])
                 for entry in self._entries[core]:
                     if entry.stem or not open_right:
