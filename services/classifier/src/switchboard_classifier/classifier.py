@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from switchboard_common.events.models import (
@@ -28,7 +29,7 @@ from switchboard_classifier.language import LanguageDetector
 from switchboard_classifier.masking import mask_contacts
 from switchboard_classifier.rulebook import Rulebook, normalise
 from switchboard_classifier.scoring import TextFeatures, decide
-from switchboard_classifier.taxonomy import Taxonomy
+from switchboard_classifier.taxonomy import Taxonomy, load_taxonomy
 
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")
@@ -136,3 +137,8 @@ class RulesClassifier:
         if upper < scoring.shouting_min_letters:
             return False
         return upper / (upper + len(_LOWER.findall(text))) >= scoring.shouting_ratio
+
+
+def load_rules_classifier(taxonomy_path: Path | None = None) -> RulesClassifier:
+    """The rules classifier of a taxonomy file (the packaged one without a path); invalid files fail here."""
+    return RulesClassifier(load_taxonomy(taxonomy_path))

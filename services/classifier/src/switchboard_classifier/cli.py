@@ -29,8 +29,7 @@ from switchboard_common.routing import (
     route,
 )
 
-from switchboard_classifier.app import build_classifier
-from switchboard_classifier.classifier import ClassificationInput, Classifier
+from switchboard_classifier.classifier import ClassificationInput, Classifier, load_rules_classifier
 from switchboard_classifier.settings import ClassifierSettings
 from switchboard_classifier.taxonomy import TaxonomyError
 
@@ -112,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.routing is not None:
         settings.routing_path = args.routing
     try:
-        classifier = build_classifier(settings)
+        classifier = load_rules_classifier(settings.taxonomy_path)
         routing = load_routing_config(settings.routing_path)
     except (TaxonomyError, RoutingConfigError) as exc:
         print(f"switchboard-classify: {exc}", file=sys.stderr)

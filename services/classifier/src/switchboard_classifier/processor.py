@@ -8,7 +8,7 @@ from typing import Any
 
 from switchboard_common.consume_loop import Processor
 from switchboard_common.events import MESSAGE_CLASSIFIED, MESSAGE_RECEIVED, Event, OutgoingRecord, encode_event
-from switchboard_common.events.envelope import ConsumedRecord
+from switchboard_common.events.envelope import ConsumedRecord, InvalidMessage
 from switchboard_common.events.models import ClassifiedMessage, IntakeMessage, IntakePosition
 from switchboard_common.identity import derived_event_id
 from switchboard_common.topics import INTAKE_CLASSIFIED, INTAKE_MESSAGES, TopicNames
@@ -31,8 +31,12 @@ class ClassifierProcessor(Processor):
 
     async def process(self, event: Event[Any], record: ConsumedRecord) -> Sequence[OutgoingRecord]:
         message: IntakeMessage = event.data
+        try:
+            classified_id = derived_event_id(message.event_id, "classified")
+        except ValueError:
+            raise InvalidMessage(f"event_id {message.event_id[:100]!r} is not a UUID") from None
         classified = ClassifiedMessage(
-            event_id=derived_event_id(message.event_id, "classified"),
+            event_id=classified_id,
             message=message,
             intake_position=IntakePosition(partition=record.partition, offset=record.offset),
             classification=self._classifier.classify(ClassificationInput.from_message(message)),
