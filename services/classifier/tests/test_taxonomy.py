@@ -129,3 +129,13 @@ def test_every_label_has_vocabulary_in_all_three_languages(taxonomy):
 def test_the_rulebook_compiles_the_packaged_taxonomy_into_one_keyword_scan(taxonomy):
     rulebook = Rulebook(taxonomy)
     assert {"refund", "parcel", "password"} <= rulebook.english_words
+
+
+def test_the_service_refuses_to_start_with_an_invalid_taxonomy(tmp_path):
+    from switchboard_classifier.app import create_app
+    from switchboard_classifier.settings import ClassifierSettings
+
+    broken = tmp_path / "taxonomy.yaml"
+    broken.write_text("version: 1\nname: broken\n", "utf-8")
+    with pytest.raises(TaxonomyError, match="types: Field required"):
+        create_app(ClassifierSettings(taxonomy_path=broken))
