@@ -1,0 +1,28 @@
+"""The classifier service: its HTTP app (health, metrics) running the consume loop."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from switchboard_common.health import HealthChecks
+from switchboard_common.service import ConsumerRuntime, consumer_app
+from switchboard_common.topics import TopicNames
+
+from switchboard_classifier.classifier import Classifier, load_rules_classifier
+from switchboard_classifier.processor import ClassifierProcessor
+from switchboard_classifier.settings import SERVICE, ClassifierSettings
+
+
+def create_app(settings: ClassifierSettings | None = None, classifier: Classifier | None = None) -> FastAPI:
+    """The service app; the classifier is built from the settings (an invalid taxonomy fails here, at start-up)."""
+    settings = settings or ClassifierSettings()
+    classifier = classifier or load_rules_classifier(settings.taxonomy_path)
+    health = HealthChecks()
+    processor = ClassifierProcessor(classifier, TopicNames(settings.kafka.topic_prefix))
+    runtime = ConsumerRuntime(
+        service=SERVICE,
+        kafka=settings.kafka,
+        consumer=settings.consumer,
+        processors=[(settings.group_id, processor)],
+        health=health,
+    )
+    return consumer_app(title="Switchboard classifier", runtime=runtime, health=health)

@@ -1,0 +1,144 @@
+"""The classifier interface and the rules classifier behind it.
+
+A :class:`Classifier` turns a :class:`ClassificationInput` into a
+:class:`~switchboard_common.events.models.Classification`. The rules classifier decides from the
+taxonomy file alone; a trained model can later sit beside it behind the same interface.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from switchboard_common.events.models import (
+    AutomatedReason,
+    Channel,
+    Classification,
+    IntakeMessage,
+    Language,
+    MessageTopic,
+    MessageType,
+    Priority,
+    Sentiment,
+)
+
+from switchboard_classifier.entities import extract_entities, merge
+from switchboard_classifier.language import LanguageDetector
+from switchboard_classifier.masking import mask_contacts
+from switchboard_classifier.rulebook import Rulebook, normalise
+from switchboard_classifier.scoring import TextFeatures, decide
+from switchboard_classifier.taxonomy import Taxonomy, load_taxonomy
+
+_UPPER = re.compile(r"[A-Z]")
+_LOWER = re.compile(r"[a-z]")
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationInput:
+    """What a classifier looks at: the customer's new text and what the channel told about it."""
+
+    text: str
+    subject: str | None = None
+    channel: Channel | None = None
+    language_hint: Language | None = None
+    chosen_language: Language | None = None
+    automated: AutomatedReason | None = None
+
+    @classmethod
+    def from_message(cls, message: IntakeMessage) -> ClassificationInput:
+        return cls(
+            text=message.text.new_content,
+            subject=message.subject,
+            channel=message.channel,
+            language_hint=message.language_hint,
+            chosen_language=message.routing_hints.language,
+            automated=message.automated,
+        )
+
+    @property
+    def language_prior(self) -> Language | None:
+        """The customer's own choice first, then what the channel reported."""
+        return self.chosen_language or self.language_hint
+
+
+class Classifier(Protocol):
+    """Decides language, type, topic, priority, sentiment and entities of one message."""
+
+    @property
+    def name(self) -> str: ...
+
+    def classify(self, item: ClassificationInput) -> Classification: ...
+
+
+class RulesClassifier:
+    """The taxonomy's keyword and pattern rules, compiled once; no I/O, no state between messages."""
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self._taxonomy = taxonomy
+        self._rulebook = Rulebook(taxonomy)
+        self._languages = LanguageDetector(self._rulebook.english_words)
+        self._name = f"rules/{taxonomy.name}"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def classify(self, item: ClassificationInput) -> Classification:
+        whole = f"{item.subject}\n{item.text}" if item.subject else item.text
+        normalised = normalise(whole)
+        guess = self._languages.detect(normalised, item.language_prior)
+        yuan = "CNY" if guess.language is Language.ZH_HANS else "XXX"
+        body_entities = extract_entities(item.text, yuan_currency=yuan)
+        subject_entities = extract_entities(item.subject, yuan_currency=yuan) if item.subject else None
+        masked_text = mask_contacts(item.text, body_entities)
+        masked_subject = mask_contacts(item.subject, subject_entities) if item.subject and subject_entities else None
+        entities = merge(body_entities, *([subject_entities] if subject_entities else []))
+
+        if item.automated is not None:
+            return Classification(
+                language=guess.language,
+                type=MessageType.NON_ACTIONABLE,
+                topic=MessageTopic.OTHER,
+                priority=Priority.LOW,
+                sentiment=Sentiment(score=0.0),
+                entities=entities,
+                masked_subject=masked_subject,
+                masked_text=masked_text,
+                confidence=1.0,
+                model=self._name,
+                evidence=[f"automated:{item.automated.value}", guess.evidence],
+            )
+
+        decision = decide(
+            self._rulebook.scan(normalised),
+            TextFeatures(length=len(normalised), shouting=self._shouting(whole)),
+            self._taxonomy.scoring,
+            guess.language,
+        )
+        return Classification(
+            language=guess.language,
+            type=decision.type,
+            topic=decision.topic,
+            priority=decision.priority,
+            sentiment=decision.sentiment,
+            entities=entities,
+            masked_subject=masked_subject,
+            masked_text=masked_text,
+            confidence=decision.confidence,
+            model=self._name,
+            evidence=[guess.evidence, *decision.evidence],
+        )
+
+    def _shouting(self, text: str) -> bool:
+        scoring = self._taxonomy.scoring
+        upper = len(_UPPER.findall(text))
+        if upper < scoring.shouting_min_letters:
+            return False
+        return upper / (upper + len(_LOWER.findall(text))) >= scoring.shouting_ratio
+
+
+def load_rules_classifier(taxonomy_path: Path | None = None) -> RulesClassifier:
+    """The rules classifier of a taxonomy file (the packaged one without a path); invalid files fail here."""
+    return RulesClassifier(load_taxonomy(taxonomy_path))

@@ -1,0 +1,155 @@
+"""From the signals found in a message to its type, topic, priority, sentiment and confidence.
+
+Evidence adds up per label (each keyword once). The label with the most evidence wins; the
+confidence grows with the amount of evidence and shrinks when another label had nearly as much
+(conflicting evidence), so that a message with little or contradictory evidence goes to triage.
+
+Priority follows the customer-service process: urgent when the customer's safety, money or data is
+at risk or their business has stopped; otherwise normal for complaints and fault reports and low for
+suggestions and inquiries, raised one level when the customer says it is urgent and one level when
+they are angry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from switchboard_common.events.models import Language, MessageTopic, MessageType, Priority, Sentiment
+
+from switchboard_classifier.rulebook import Dimension, Hit
+from switchboard_classifier.taxonomy import Scoring
+
+_PRIORITY_LEVELS = (Priority.LOW, Priority.NORMAL, Priority.URGENT)
+
+
+@dataclass(frozen=True, slots=True)
+class TextFeatures:
+    """What the rules cannot see as keywords."""
+
+    length: int
+    shouting: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    type: MessageType
+    topic: MessageTopic
+    priority: Priority
+    sentiment: Sentiment
+    confidence: float
+    evidence: list[str]
+
+
+@dataclass(slots=True)
+class _Tally:
+    scores: dict[str, float]
+    evidence: list[str]
+
+    def best(self) -> tuple[str | None, float, float]:
+        """The leading label, its score and the runner-up's score."""
+        if not self.scores:
+            return None, 0.0, 0.0
+        ranked = sorted(self.scores.items(), key=lambda item: item[1], reverse=True)
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        return ranked[0][0], ranked[0][1], runner_up
+
+
+def decide(hits: Sequence[Hit], features: TextFeatures, scoring: Scoring, language: Language) -> Decision:
+    """Turn the signals found in one message into a decision."""
+    tallies: dict[Dimension, _Tally] = defaultdict(lambda: _Tally(defaultdict(float), []))
+    seen: set[tuple[object, str]] = set()
+    for hit in hits:
+        key = (hit.signal, hit.cue)
+        if key in seen:
+            continue
+        seen.add(key)
+        tally = tallies[hit.signal.dimension]
+        tally.scores[hit.signal.label] += hit.signal.weight
+        label = f":{hit.signal.label}" if hit.signal.label else ""
+        tally.evidence.append(f"{hit.signal.dimension.value}{label}:{hit.signal.group}:{hit.cue}")
+
+    def total(dimension: Dimension) -> float:
+        return sum(tallies[dimension].scores.values()) if dimension in tallies else 0.0
+
+    evidence: list[str] = []
+    type_label, type_score, type_runner_up = tallies[Dimension.TYPE].best()
+    topic_label, topic_score, topic_runner_up = tallies[Dimension.TOPIC].best()
+    urgent_score = total(Dimension.URGENT)
+    no_request = total(Dimension.NO_REQUEST)
+
+    anger_evidence = total(Dimension.ANGER)
+    negative = total(Dimension.NEGATIVE)
+    anger_score = (
+        anger_evidence
+        + (scoring.shouting_weight if features.shouting else 0.0)
+        + min(0.5, negative * scoring.negative_anger_share)
+    )
+    anger = anger_score >= scoring.anger_threshold
+
+    if type_label is not None:
+        message_type = MessageType(type_label)
+    elif (
+        topic_label is None and urgent_score == 0 and no_request > 0 and features.length <= scoring.no_request_max_chars
+    ):
+        message_type = MessageType.NON_ACTIONABLE
+        type_score = no_request
+        evidence.append("type:non_actionable:no-request")
+        evidence.extend(tallies[Dimension.NO_REQUEST].evidence)
+    elif anger:  # an angry message that names no request is a complaint
+        message_type = MessageType.COMPLAINT
+        evidence.append("type:complaint:assumed-from-anger")
+    else:
+        message_type = MessageType.INQUIRY
+        evidence.append("type:inquiry:assumed")
+    topic = MessageTopic(topic_label) if topic_label is not None else MessageTopic.OTHER
+
+    stated_urgency = total(Dimension.STATED_URGENCY) > total(Dimension.NO_RUSH)
+    if features.shouting:
+        evidence.append("anger:shouting")
+
+    raw = total(Dimension.POSITIVE) - negative - (anger_score if anger else 0.0)
+    score = raw / (1.0 + abs(raw))
+    if anger:
+        score = min(score, -0.5)
+    sentiment = Sentiment(score=round(score, 3), anger=anger, stated_urgency=stated_urgency)
+
+    priority = _priority(message_type, urgent_score > 0, stated_urgency, anger)
+
+    evidence_amount = type_score + topic_score + 0.5 * urgent_score
+    confidence = (
+        (1.0 - math.exp(-evidence_amount / scoring.evidence_scale))
+        * _agreement(type_score, type_runner_up)
+        * _agreement(topic_score, topic_runner_up)
+    )
+    if language is Language.UND:
+        confidence *= scoring.undetermined_language_factor
+
+    for dimension in Dimension:
+        if dimension is not Dimension.NO_REQUEST and dimension in tallies:
+            evidence.extend(tallies[dimension].evidence)
+    return Decision(
+        type=message_type,
+        topic=topic,
+        priority=priority,
+        sentiment=sentiment,
+        confidence=round(min(1.0, max(0.0, confidence)), 3),
+        evidence=evidence,
+    )
+
+
+def _priority(message_type: MessageType, at_risk: bool, stated_urgency: bool, anger: bool) -> Priority:
+    if message_type is MessageType.NON_ACTIONABLE:
+        return Priority.LOW
+    if at_risk:
+        return Priority.URGENT
+    level = 1 if message_type in (MessageType.COMPLAINT, MessageType.FAULT) else 0
+    level += int(stated_urgency) + int(anger)
+    return _PRIORITY_LEVELS[min(level, len(_PRIORITY_LEVELS) - 1)]
+
+
+def _agreement(best: float, runner_up: float) -> float:
+    """1 when one label had all the evidence, 0.5 when two had the same."""
+    return 1.0 - 0.5 * (runner_up / best) if best > 0 else 1.0

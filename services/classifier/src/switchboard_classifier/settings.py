@@ -1,0 +1,34 @@
+"""The classifier's settings, from the environment (prefix ``CLASSIFIER_``) and an optional ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from switchboard_common.settings import ConsumerSettings, HttpSettings, KafkaSettings, ObservabilitySettings
+
+SERVICE = "classifier"
+
+
+class ClassifierSettings(BaseSettings):
+    """Everything the classifier service and the ``switchboard-classify`` command line are configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="CLASSIFIER_", extra="ignore", env_file=".env")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    taxonomy_path: Path | None = Field(
+        default=None, description="Taxonomy file (YAML); the packaged taxonomy when not set."
+    )
+    routing_path: Path | None = Field(
+        default=None,
+        description="Routing rules (YAML) the command line shows departments with; the packaged rules when not set.",
+    )
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group of the classifier under this gateway's topic prefix."""
+        return f"{self.kafka.topic_prefix}switchboard-classifier"
