@@ -437,6 +437,29 @@ def test_complaints_spread_wider_than_the_window_are_no_incident(make_classified
     assert all(d.incident is None for d in decisions)
 
 
+def test_complaints_that_arrive_out_of_time_order_still_add_up_to_an_incident(make_classified, t0):
+    desk = Desk(config=with_incidents(3, timedelta(minutes=10)), partitions=(0, 1, 2))
+    arrivals = [(2, 1), (0, 0), (1, 2)]  # (minute received, partition), in the order they are processed
+    decisions = [
+        desk.handle(complaint_from(make_classified, n, t0 + timedelta(minutes=minute)), partition=partition)
+        for n, (minute, partition) in enumerate(arrivals)
+    ]
+
+    assert [d.incident is not None for d in decisions] == [False, False, True]
+    assert decisions[2].incident is not None
+    assert decisions[2].incident.count == 3
+    assert decisions[2].incident.detected_at == t0 + timedelta(minutes=2)
+
+
+def test_a_complaint_older_than_the_window_of_the_newest_does_not_count(make_classified, t0):
+    desk = Desk(config=with_incidents(3, timedelta(minutes=10)), partitions=(0, 1))
+    desk.handle(complaint_from(make_classified, 1, t0 + timedelta(minutes=30)), partition=1)
+    desk.handle(complaint_from(make_classified, 2, t0 + timedelta(minutes=31)), partition=1)
+    late = desk.handle(complaint_from(make_classified, 3, t0), partition=0)
+
+    assert late.incident is None
+
+
 def test_many_complaints_from_one_conversation_are_no_incident(make_classified, t0):
     desk = Desk(config=with_incidents(3, timedelta(minutes=10)))
     decisions = [

@@ -232,11 +232,12 @@ def _surge(routed: RoutedMessage, state: DispatcherState, config: RoutingConfig)
         return None
     policy = config.incidents
     topic = routed.classification.topic
-    at = as_utc(routed.message.received_at)
-    if state.open_incident(topic, at, policy.window) is not None:
+    anchor, window = state.surge_window(topic, as_utc(routed.message.received_at), policy.window)
+    if state.open_incident(topic, anchor, policy.window) is not None:
         return None
-    window = state.complaints_within(topic, at - policy.window, at)
-    conversations = {c.conversation_id for c in window} | {routed.message.conversation_id}
+    conversations = {c.conversation_id for c in window}
+    if as_utc(routed.message.received_at) > anchor - policy.window:
+        conversations.add(routed.message.conversation_id)
     if len(conversations) < policy.threshold:
         return None
     samples: list[str] = [routed.routing.case_reference]
@@ -247,7 +248,7 @@ def _surge(routed: RoutedMessage, state: DispatcherState, config: RoutingConfig)
             samples.append(complaint.case_reference)
     return Incident(
         incident_id=derived_event_id(routed.message.event_id, "incident"),
-        detected_at=at,
+        detected_at=anchor,
         type=MessageType.COMPLAINT,
         topic=topic,
         department=routed.routing.department,

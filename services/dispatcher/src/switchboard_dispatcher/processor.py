@@ -184,7 +184,10 @@ class DispatcherProcessor(Processor):
         return records
 
     async def tick(self) -> Sequence[OutgoingRecord]:
-        self.rules.poll()
+        try:
+            self.rules.poll()
+        except Exception:  # a rules check must never stop routing with the rules in force
+            log.exception("checking the routing rules file failed; the rules in force stay")
         unbuilt = self._held - set(self.state.partitions)
         if unbuilt and time.monotonic() >= self._retry_rebuild_at:
             await self._rebuild(unbuilt)

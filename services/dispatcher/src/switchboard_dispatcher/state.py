@@ -235,6 +235,16 @@ class DispatcherState:
     def complaints_on(self, topic: MessageTopic) -> list[Complaint]:
         return sorted((c for p in self.partitions.values() for c in p.complaints.get(topic, ())), key=lambda c: c.at)
 
+    def surge_window(self, topic: MessageTopic, at: datetime, window: timedelta) -> tuple[datetime, list[Complaint]]:
+        """The window that ends at the newest complaint on ``topic`` (or ``at``, if newer), and its complaints.
+
+        Partitions are processed side by side, so a complaint can arrive after newer ones from
+        another partition; the window is anchored at the newest, not at the one in hand.
+        """
+        newest = max((c.at for p in self.partitions.values() for c in p.complaints.get(topic, ())), default=at)
+        anchor = max(at, newest)
+        return anchor, self.complaints_within(topic, anchor - window, anchor)
+
     def open_incident(self, topic: MessageTopic, at: datetime, window: timedelta) -> OpenIncident | None:
         incident = self.incidents.get(topic)
         return incident if incident is not None and incident.covers(at, window) else None
@@ -253,15 +263,18 @@ class DispatcherState:
         if facts.department is None or facts.type is not MessageType.COMPLAINT:
             return
         if raised is not None:
-            self.incidents[facts.topic] = OpenIncident(
-                raised.incident_id, facts.topic, as_utc(raised.detected_at), facts.received_at
-            )
+            detected_at = as_utc(raised.detected_at)
+            self.incidents[facts.topic] = OpenIncident(raised.incident_id, facts.topic, detected_at, detected_at)
             return
         incident = self.incidents.get(facts.topic)
-        if incident is not None and self._surging(facts.topic, facts.received_at, incidents):
-            incident.last_surge_at = max(incident.last_surge_at, facts.received_at)
+        if incident is None:
+            return
+        anchor, window = self.surge_window(facts.topic, facts.received_at, incidents.window)
+        if len({c.conversation_id for c in window}) >= incidents.threshold:
+            incident.last_surge_at = max(incident.last_surge_at, anchor)
 
-    def _surging(self, topic: MessageTopic, at: datetime, policy: IncidentPolicy) -> bool:
+    def _surging_at(self, topic: MessageTopic, at: datetime, policy: IncidentPolicy) -> bool:
+        """Whether the window ending at ``at`` held the threshold (complaints held now, in hindsight)."""
         window = self.complaints_within(topic, at - policy.window, at)
         return len({c.conversation_id for c in window}) >= policy.threshold
 
@@ -290,7 +303,7 @@ class DispatcherState:
                 continue
             last_surge_at = detected_at
             for complaint in self.complaints_on(topic):
-                if complaint.at > last_surge_at and self._surging(topic, complaint.at, incidents):
+                if complaint.at > last_surge_at and self._surging_at(topic, complaint.at, incidents):
                     last_surge_at = complaint.at
             self.incidents[topic] = OpenIncident(incident.incident_id, topic, detected_at, last_surge_at)
 
