@@ -311,6 +311,19 @@ def test_a_follow_up_goes_to_the_team_the_customer_chose(make_classified, t0):
     assert chosen.routed.routing.is_follow_up is True
 
 
+def test_a_follow_up_goes_by_the_rules_when_the_rules_no_longer_route_to_the_case_owner(make_classified, t0):
+    desk = Desk()
+    desk.handle(make_classified(topic=MessageTopic.PROMOTION, offset=1, received_at=t0))
+    desk.config = DEFAULT_RULES.model_copy(
+        update={"rules": [r for r in DEFAULT_RULES.rules if r.department != "marketing"]}
+    )
+    later = desk.handle(make_classified(topic=MessageTopic.PROMOTION, offset=2, received_at=t0))
+
+    assert later.routed is not None
+    assert later.routed.routing.is_follow_up is True
+    assert (later.routed.routing.department, later.routed.routing.rule) == ("product", "inquiry")
+
+
 def test_a_non_actionable_message_neither_opens_nor_extends_a_case(make_classified, t0):
     desk = Desk(windows=StateWindows(follow_up=timedelta(days=7)))
     bounce = desk.handle(make_classified(type=MessageType.NON_ACTIONABLE, offset=1, received_at=t0))

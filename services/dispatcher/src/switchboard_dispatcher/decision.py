@@ -15,8 +15,8 @@ Cases: a message opens a case whose reference derives from its position in ``int
 (the notifier derives the same reference on its own). A follow-up (a later message in the same
 conversation within the follow-up window of its last activity, or one quoting the conversation's
 case reference) keeps that reference and goes to the department that owns the case, unless the
-customer chose a team on the channel: a case is worked by one team, and a short "any news?" would
-otherwise land wherever its own wording points.
+customer chose a team on the channel, or the rules no longer route to that department: a case is
+worked by one team, and a short "any news?" would otherwise land wherever its own wording points.
 """
 
 from __future__ import annotations
@@ -112,7 +112,12 @@ def decide(
             automated=message.automated is not None,
         ),
     )
-    if case is not None and decision.department is not None and not _customer_chose(config, decision):
+    if (
+        case is not None
+        and decision.department is not None
+        and not _customer_chose(config, decision)
+        and case.department in config.departments()  # else the rules no longer send anything there
+    ):
         decision = RouteDecision(department=case.department, rule=FOLLOW_UP_RULE)
 
     if decision.department is None:
