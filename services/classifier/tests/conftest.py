@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from switchboard_classifier.classifier import ClassificationInput, RulesClassifier
 from switchboard_classifier.taxonomy import Taxonomy, load_taxonomy
 from switchboard_common.events import MESSAGE_RECEIVED, OutgoingRecord, encode_event

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from switchboard_common.routing import load_routing_config
 
 SCRIPT = Path(sys.executable).parent / "switchboard-classify"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from switchboard_common.events.models import Channel
 from switchboard_common.routing import MessageFacts, load_routing_config, route
 

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from switchboard_classifier.classifier import ClassificationInput
 
 # Bitext intents whose requests have one clear topic in Switchboard's taxonomy.

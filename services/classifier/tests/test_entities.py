@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
 from switchboard_classifier.entities import extract_entities, merge
 from switchboard_common.events.models import Entities
 

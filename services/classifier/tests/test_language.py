@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from switchboard_classifier.hanzi import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
 from switchboard_classifier.language import LanguageDetector
 from switchboard_classifier.rulebook import Rulebook, normalise

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+
 from switchboard_classifier.processor import ClassifierProcessor
 from switchboard_common.events import MESSAGE_CLASSIFIED, MESSAGE_RECEIVED, InvalidMessage, decode_event
 from switchboard_common.events.envelope import ConsumedRecord, OutgoingRecord, trace_id_of

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from jsonschema import Draft202012Validator
+
 from switchboard_classifier.app import create_app
 from switchboard_classifier.processor import ClassifierProcessor
 from switchboard_classifier.settings import ClassifierSettings

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from switchboard_classifier.classifier import ClassificationInput, RulesClassifier
 from switchboard_classifier.hanzi import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
 from switchboard_classifier.rulebook import Rulebook

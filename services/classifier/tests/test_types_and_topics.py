@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from switchboard_common.events.models import Language, MessageTopic, MessageType
 
 TYPE_EXAMPLES = [

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from jsonschema import Draft202012Validator
+
 from switchboard_common.events.models import (
     AutomatedReason,
     Channel,

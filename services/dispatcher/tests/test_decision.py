@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import orjson
 import pytest
+
 from switchboard_common.case_reference import IntakePosition, case_reference
 from switchboard_common.events import InvalidMessage
 from switchboard_common.events.models import (

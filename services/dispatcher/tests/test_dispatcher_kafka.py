@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
+
 from switchboard_common.consume_loop import ConsumeLoop, RetryLater
 from switchboard_common.events import (
     CASE_ESCALATED,

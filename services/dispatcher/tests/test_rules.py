@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
+
 from switchboard_common.routing import RoutingConfigError
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import load_topic_plan

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from switchboard_common.health import HealthChecks
-from switchboard_common.service import ConsumerRuntime, consumer_app
-from switchboard_common.topics import TopicNames
 
 from switchboard_classifier.classifier import Classifier, load_rules_classifier
 from switchboard_classifier.processor import ClassifierProcessor
 from switchboard_classifier.settings import SERVICE, ClassifierSettings
+from switchboard_common.health import HealthChecks
+from switchboard_common.service import ConsumerRuntime, consumer_app
+from switchboard_common.topics import TopicNames
 
 
 def create_app(settings: ClassifierSettings | None = None, classifier: Classifier | None = None) -> FastAPI:

@@ -14,10 +14,9 @@ import csv
 import time
 from pathlib import Path
 
-from switchboard_common.events.models import Channel
-
 from switchboard_classifier.classifier import ClassificationInput, RulesClassifier
 from switchboard_classifier.taxonomy import load_taxonomy
+from switchboard_common.events.models import Channel
 
 MIX = [
     "在吗？我的订单号 202311241234567 三天了还没发货，能帮我催一下吗？急用",

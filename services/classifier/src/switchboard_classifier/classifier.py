@@ -12,6 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from switchboard_classifier.entities import extract_entities, merge
+from switchboard_classifier.language import LanguageDetector
+from switchboard_classifier.masking import mask_contacts
+from switchboard_classifier.rulebook import Rulebook, normalise
+from switchboard_classifier.scoring import TextFeatures, decide
+from switchboard_classifier.taxonomy import Taxonomy, load_taxonomy
 from switchboard_common.events.models import (
     AutomatedReason,
     Channel,
@@ -23,13 +29,6 @@ from switchboard_common.events.models import (
     Priority,
     Sentiment,
 )
-
-from switchboard_classifier.entities import extract_entities, merge
-from switchboard_classifier.language import LanguageDetector
-from switchboard_classifier.masking import mask_contacts
-from switchboard_classifier.rulebook import Rulebook, normalise
-from switchboard_classifier.scoring import TextFeatures, decide
-from switchboard_classifier.taxonomy import Taxonomy, load_taxonomy
 
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")

@@ -18,6 +18,10 @@ from typing import Any, BinaryIO
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from switchboard_classifier.classifier import ClassificationInput, Classifier, load_rules_classifier
+from switchboard_classifier.settings import ClassifierSettings
+from switchboard_classifier.taxonomy import TaxonomyError
 from switchboard_common.events.envelope import dumps
 from switchboard_common.events.models import Channel, Language
 from switchboard_common.routing import (
@@ -28,10 +32,6 @@ from switchboard_common.routing import (
     load_routing_config,
     route,
 )
-
-from switchboard_classifier.classifier import ClassificationInput, Classifier, load_rules_classifier
-from switchboard_classifier.settings import ClassifierSettings
-from switchboard_classifier.taxonomy import TaxonomyError
 
 
 class ClassifyRequest(BaseModel):

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from switchboard_common.events.models import Language
-
 from switchboard_classifier.hanzi import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
+from switchboard_common.events.models import Language
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")

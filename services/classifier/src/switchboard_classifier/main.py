@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from switchboard_common.service import serve
-
 from switchboard_classifier.app import create_app
 from switchboard_classifier.settings import SERVICE, ClassifierSettings
+from switchboard_common.service import serve
 
 
 def main() -> None:

@@ -8,9 +8,8 @@ tracking numbers are set aside while that runs, so that no digit run a customer 
 
 from __future__ import annotations
 
-from switchboard_common.pii import mask_email, mask_phone, mask_text
-
 from switchboard_classifier.entities import FoundEntities, Span
+from switchboard_common.pii import mask_email, mask_phone, mask_text
 
 _PLACEHOLDER_BASE = 0xF0000  # Supplementary Private Use Area-A: never in customer text, never \w or a digit
 

@@ -6,14 +6,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from switchboard_classifier.classifier import ClassificationInput, Classifier
 from switchboard_common.consume_loop import Processor
 from switchboard_common.events import MESSAGE_CLASSIFIED, MESSAGE_RECEIVED, Event, OutgoingRecord, encode_event
 from switchboard_common.events.envelope import ConsumedRecord, InvalidMessage
 from switchboard_common.events.models import ClassifiedMessage, IntakeMessage, IntakePosition
 from switchboard_common.identity import derived_event_id
 from switchboard_common.topics import INTAKE_CLASSIFIED, INTAKE_MESSAGES, TopicNames
-
-from switchboard_classifier.classifier import ClassificationInput, Classifier
 
 SOURCE = "switchboard/classifier"
 

@@ -17,10 +17,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from switchboard_common.events.models import Language, MessageTopic, MessageType, Priority, Sentiment
-
 from switchboard_classifier.rulebook import Dimension, Hit
 from switchboard_classifier.taxonomy import Scoring
+from switchboard_common.events.models import Language, MessageTopic, MessageType, Priority, Sentiment
 
 _PRIORITY_LEVELS = (Priority.LOW, Priority.NORMAL, Priority.URGENT)
 

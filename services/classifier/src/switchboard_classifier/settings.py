@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from switchboard_common.settings import ConsumerSettings, HttpSettings, KafkaSettings, ObservabilitySettings
 
 SERVICE = "classifier"

@@ -20,6 +20,7 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from switchboard_common.events.models import MessageTopic, MessageType
 
 _NAMED_GROUP = re.compile(r"\(\?P[<=]")

@@ -7,10 +7,10 @@ import contextlib
 import signal
 
 from fastapi import FastAPI
+
 from switchboard_common.health import HealthChecks
 from switchboard_common.service import ConsumerRuntime, consumer_app
 from switchboard_common.topics import INCIDENTS, TopicPlan, load_topic_plan
-
 from switchboard_dispatcher.processor import DispatcherProcessor
 from switchboard_dispatcher.rules import RoutingRules
 from switchboard_dispatcher.settings import DispatcherSettings
@@ -47,7 +47,6 @@ def create_app(settings: DispatcherSettings | None = None) -> FastAPI:
     settings = settings or DispatcherSettings()
     processor = build_processor(settings)
     health = HealthChecks()
-    health.add_readiness("state", lambda: processor.is_ready)
     runtime = ConsumerRuntime(
         service=SERVICE,
         kafka=settings.kafka,

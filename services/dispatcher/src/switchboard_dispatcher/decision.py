@@ -54,7 +54,6 @@ from switchboard_common.routing import (
     resolution_deadline,
     route,
 )
-
 from switchboard_dispatcher.state import DispatcherState, RoutedFacts, as_utc
 
 NON_ACTIONABLE_RULE = "non-actionable"

@@ -6,10 +6,10 @@ import logging
 import sys
 
 from pydantic import ValidationError
+
 from switchboard_common.json_logging import configure_logging
 from switchboard_common.routing import RoutingConfigError
 from switchboard_common.service import serve
-
 from switchboard_dispatcher.app import SERVICE, create_app
 from switchboard_dispatcher.settings import DispatcherSettings
 

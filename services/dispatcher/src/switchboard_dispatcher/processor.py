@@ -5,16 +5,15 @@ partition of ``intake.classified.v1`` is assigned, by reading back the same part
 ``intake.routed.v1`` (co-partitioned: same key, same partition count) over the longest window, and
 the incidents raised recently from ``incidents.v1``. With Kafka transactions (the default) the
 routing records and the input offsets commit together, so the rebuilt state matches the committed
-offsets exactly; that is also why the loop's default :meth:`Processor.reset` (revoke and re-assign,
-that is drop and rebuild) undoes a failed batch correctly.
+offsets exactly; that is also why the loop's recovery from a failed batch (revoke, rewind, rebuild)
+undoes it correctly.
 
 Without transactions (``KAFKA_EXACTLY_ONCE=false``) a batch whose publish fails part-way can leave a
 routing record whose department event was never written; the retried message is then suppressed
 as a duplicate. Run the dispatcher with transactions.
 
-A partition whose rebuild failed is not processed: its records raise :class:`RetryLater` (the loop
-rewinds and resets, which rebuilds again), the rebuild is retried between batches, and readiness
-reports the service not ready meanwhile.
+A rebuild that fails raises: the loop keeps the partitions paused, retries with backoff, and reports
+the service not ready while it cannot make progress.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from typing import Any, TypeVar
 
 from aiokafka import TopicPartition
 from pydantic import BaseModel
+
 from switchboard_common.consume_loop import Processor, RetryLater
 from switchboard_common.events import (
     CASE_ESCALATED,
@@ -45,7 +45,6 @@ from switchboard_common.events.models import ClassifiedMessage, Incident
 from switchboard_common.partition_reader import read_partitions_since
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import ESCALATIONS, INCIDENTS, INTAKE_CLASSIFIED, INTAKE_ROUTED, TopicNames
-
 from switchboard_dispatcher.decision import Decision, dispatch
 from switchboard_dispatcher.metrics import (
     DUPLICATES_SUPPRESSED,
@@ -95,9 +94,6 @@ class DispatcherProcessor(Processor):
         self._incident_partitions = incident_partitions
         self._rebuild_timeout_s = rebuild_timeout_s
         self._clock = clock
-        self._held: set[int] = set()
-        self._retry_rebuild_at = 0.0
-        self._retry_delay = 1.0
 
     # -- the business step -----------------------------------------------------------------------
 
@@ -188,29 +184,17 @@ class DispatcherProcessor(Processor):
             self.rules.poll()
         except Exception:  # a rules check must never stop routing with the rules in force
             log.exception("checking the routing rules file failed; the rules in force stay")
-        unbuilt = self._held - set(self.state.partitions)
-        if unbuilt and time.monotonic() >= self._retry_rebuild_at:
-            await self._rebuild(unbuilt)
         return ()
 
     # -- state -----------------------------------------------------------------------------------
 
-    @property
-    def is_ready(self) -> bool:
-        """Every held partition's state is rebuilt."""
-        return self._held <= set(self.state.partitions)
-
     async def on_assigned(self, partitions: Collection[TopicPartition]) -> None:
-        numbers = {tp.partition for tp in partitions if tp.topic == self._input}
-        self._held |= numbers
-        await self._rebuild(numbers)
+        await self._rebuild({tp.partition for tp in partitions if tp.topic == self._input})
 
     async def on_revoked(self, partitions: Collection[TopicPartition]) -> None:
         numbers = {tp.partition for tp in partitions if tp.topic == self._input}
-        if not numbers:
-            return
-        self._held -= numbers
-        self.state.drop(numbers)
+        if numbers:
+            self.state.drop(numbers)
 
     async def _rebuild(self, numbers: set[int]) -> None:
         if not numbers:
@@ -218,14 +202,10 @@ class DispatcherProcessor(Processor):
         started = time.perf_counter()
         try:
             rebuilt, incidents = await self._read_back(numbers)
-        except Exception:  # Kafka unavailable, or worse: the partitions stay unprocessed until a rebuild succeeds
+        except Exception:  # the loop keeps these partitions paused and retries
             STATE_REBUILD_FAILURES.inc()
-            self._retry_rebuild_at = time.monotonic() + self._retry_delay
-            self._retry_delay = min(self._retry_delay * 2, 30.0)
-            log.warning("state rebuild failed; will retry", extra={"partitions": sorted(numbers)}, exc_info=True)
-            return
+            raise
         self.state.adopt(rebuilt, incidents, incidents=self.rules.current.incidents)
-        self._retry_delay = 1.0
         elapsed = time.perf_counter() - started
         STATE_REBUILD_SECONDS.observe(elapsed)
         log.info(

@@ -16,7 +16,6 @@ from enum import StrEnum
 from pathlib import Path
 
 from switchboard_common.routing import RoutingConfig, RoutingConfigError, load_routing_config
-
 from switchboard_dispatcher.metrics import RULES_RELOADS, RULES_VALID
 
 log = logging.getLogger(__name__)

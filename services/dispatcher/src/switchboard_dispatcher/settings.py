@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from switchboard_common.routing import parse_duration
 from switchboard_common.settings import ConsumerSettings, HttpSettings, KafkaSettings, ObservabilitySettings
-
 from switchboard_dispatcher.state import StateWindows
 
 
