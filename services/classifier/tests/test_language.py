@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard_classifier.hanzi import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
-from switchboard_classifier.language import LanguageDetector
 from switchboard_classifier.rulebook import Rulebook, normalise
 from switchboard_common.events.models import Language
+from switchboard_common.hanzi import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
+from switchboard_common.language import LanguageDetector
 
 
 @pytest.fixture(scope="module")

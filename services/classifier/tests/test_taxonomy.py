@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from switchboard_classifier.classifier import ClassificationInput, RulesClassifier
-from switchboard_classifier.hanzi import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
 from switchboard_classifier.rulebook import Rulebook
 from switchboard_classifier.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from switchboard_common.events.models import MessageTopic, MessageType
+from switchboard_common.hanzi import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
 
 PACKAGED = Path(__file__).resolve().parents[1] / "src" / "switchboard_classifier" / "config" / "taxonomy.yaml"
 

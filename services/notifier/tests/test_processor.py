@@ -246,3 +246,12 @@ def test_state_read_back_from_ack_records_marks_messages_handled_and_conversatio
     )
     assert "m-1" in state.handled
     assert state.conversation_acked_at["c-1"] == T0
+
+
+async def test_the_generic_ack_speaks_the_language_the_customer_wrote_in(clock):
+    notifier = make(clock)
+    await notifier.process(*intake_event(message(text="我的訂單還沒到，請幫我查一下"), INTAKE, 0))
+    clock.advance(16)
+    [chat] = chat_messages(list(await notifier.tick()))
+    assert chat.language is Language.ZH_HANT
+    assert "案件編號" in chat.text

@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  Chat HTTP API:                 {chat.url}/docs\n"
             + "".join(f"  {p.name:<30} {p.url}/readyz  {p.url}/metrics\n" for p in processes)
             + f"  Logs:                          {logs}\n"
+            f"  Topics:   export KAFKA_BOOTSTRAP_SERVERS={bootstrap}; uv run switchboard-ops tail dept.logistics.v1\n"
             "Ctrl-C stops everything.",
             flush=True,
         )

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Protocol
 
 from switchboard_classifier.entities import extract_entities, merge
-from switchboard_classifier.language import LanguageDetector
 from switchboard_classifier.masking import mask_contacts
 from switchboard_classifier.rulebook import Rulebook, normalise
 from switchboard_classifier.scoring import TextFeatures, decide
@@ -29,6 +28,7 @@ from switchboard_common.events.models import (
     Priority,
     Sentiment,
 )
+from switchboard_common.language import LanguageDetector
 
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")

@@ -46,6 +46,7 @@ from switchboard_common.events.models import (
     RoutedMessage,
 )
 from switchboard_common.identity import derived_event_id
+from switchboard_common.language import guess_language
 from switchboard_common.partition_reader import read_partitions_since
 from switchboard_common.pii import mask_handle
 from switchboard_common.topics import INTAKE_MESSAGES, INTAKE_ROUTED, NOTIFY_ACKS, TopicNames
@@ -306,7 +307,7 @@ class NotifierProcessor(Processor):
         language = self._templates.pick_language(
             routed.classification.language if routed else None,
             message.routing_hints.language,
-            message.language_hint,
+            guess_language(message.text.new_content, message.language_hint),
         )
         if routed is not None and routed.routing.resolution_due_at is not None:
             response_time = routed.routing.resolution_due_at - message.received_at

@@ -1,7 +1,7 @@
 """Which language a message is written in: simplified or traditional Chinese, English, or undetermined.
 
 Chinese is told apart from English by counting Han characters against English words; the two
-Chinese scripts by the characters that only one of them uses (:mod:`switchboard_classifier.hanzi`).
+Chinese scripts by the characters that only one of them uses (:mod:`switchboard_common.hanzi`).
 A language the customer chose on the channel, or the channel reported, decides where the text
 itself does not: an empty message, Chinese without a script-specific character, a near tie.
 """
@@ -9,10 +9,11 @@ itself does not: an empty message, Chinese without a script-specific character, 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
-from switchboard_classifier.hanzi import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
 from switchboard_common.events.models import Language
+from switchboard_common.hanzi import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
@@ -45,7 +46,7 @@ class LanguageGuess:
 
 
 class LanguageDetector:
-    """Detects the language of normalised text (see :func:`switchboard_classifier.rulebook.normalise`)."""
+    """Detects the language of normalised text (NFKC, lower case: see :func:`guess_language`)."""
 
     def __init__(self, english_vocabulary: frozenset[str] = frozenset()) -> None:
         self._english = COMMON_ENGLISH | english_vocabulary
@@ -82,3 +83,15 @@ class LanguageDetector:
         if traditional > simplified:
             return LanguageGuess(Language.ZH_HANT, f"language:zh-Hant:{counts}")
         return LanguageGuess(Language.ZH_HANS, f"language:zh-Hans:{counts}")
+
+
+_DEFAULT_DETECTOR: LanguageDetector | None = None
+
+
+def guess_language(text: str, prior: Language | None = None) -> Language:
+    """The language of raw text, for callers without a taxonomy (the notifier's generic acknowledgement)."""
+    global _DEFAULT_DETECTOR
+    if _DEFAULT_DETECTOR is None:
+        _DEFAULT_DETECTOR = LanguageDetector()
+    normalised = " ".join(unicodedata.normalize("NFKC", text).lower().split())
+    return _DEFAULT_DETECTOR.detect(normalised, prior).language

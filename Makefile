@@ -1,0 +1,42 @@
+# Switchboard: common tasks. Every target bootstraps what it needs (uv, the workspace, Kafka's jars).
+SHELL := /bin/bash
+export PATH := $(HOME)/.local/bin:$(PATH)
+UV := uv run --frozen
+
+.PHONY: help bootstrap run test test-fast lint format typecheck schemas topics kafka clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+bootstrap:  ## install uv, the Python workspace (from uv.lock) and the Kafka jars
+	@scripts/bootstrap
+
+run: bootstrap  ## run the whole gateway locally (Kafka included); open the printed web-chat URL
+	$(UV) switchboard-dev
+
+test: bootstrap  ## run the whole test suite (unit, integration and end-to-end, against a real Kafka broker)
+	$(UV) pytest
+
+test-fast: bootstrap  ## only the tests that need no broker
+	$(UV) pytest -m "not kafka"
+
+lint: bootstrap  ## ruff (lint and format check) and mypy
+	$(UV) ruff check .
+	$(UV) ruff format --check .
+	$(UV) mypy libs/common/src libs/devenv/src services/*/src
+
+format: bootstrap  ## format the code
+	$(UV) ruff format .
+	$(UV) ruff check --fix .
+
+schemas: bootstrap  ## regenerate the committed JSON Schemas from the event models
+	$(UV) switchboard-schemas generate
+
+topics: bootstrap  ## create or update the topics of the plan on KAFKA_BOOTSTRAP_SERVERS
+	$(UV) switchboard-topics ensure
+
+kafka: bootstrap  ## run a development Kafka broker alone, in the foreground
+	$(UV) switchboard-kafka run --dir .cache/kafka
+
+clean:  ## remove caches and the local gateway's data
+	rm -rf .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""Fixtures for cross-service tests: the gateway's services as real processes on the session's broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from switchboard_common.settings import KafkaSettings
+from switchboard_common.topics import TopicNames
+from switchboard_devenv.kafka_broker import free_port
+from switchboard_devenv.kafka_testing import create_plan_topics
+from switchboard_devenv.processes import ServiceProcess
+
+SERVICES = {
+    "intake-chat": "switchboard_intake_chat.main",
+    "classifier": "switchboard_classifier.main",
+    "dispatcher": "switchboard_dispatcher.main",
+    "notifier": "switchboard_notifier.main",
+}
+
+
+@dataclass
+class Gateway:
+    """The running services of one test's gateway, on their own topic prefix."""
+
+    kafka: KafkaSettings
+    names: TopicNames
+    services: dict[str, ServiceProcess]
+    env: dict[str, str]
+    log_dir: Path
+
+    @property
+    def chat_url(self) -> str:
+        return self.services["intake-chat"].url
+
+    @property
+    def chat_ws(self) -> str:
+        return self.chat_url.replace("http://", "ws://") + "/v1/webchat/ws"
+
+    def process(self, name: str) -> ServiceProcess:
+        return ServiceProcess(name, SERVICES[name], port=free_port(), env=self.env, log_dir=self.log_dir)
+
+    def restart(self, name: str, *, kill: bool = False) -> ServiceProcess:
+        old = self.services[name]
+        old.kill() if kill else old.stop()
+        new = ServiceProcess(name, SERVICES[name], port=old.port, env=self.env, log_dir=self.log_dir).start()
+        self.services[name] = new
+        return new
+
+    def stop(self) -> None:
+        for process in self.services.values():
+            process.stop()
+
+
+def gateway_env(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "WEBCHAT_SESSION_SECRET": uuid.uuid4().hex,
+        "CONSUMER_INSTANCE_ID": "e2e",
+        "CONSUMER_SESSION_TIMEOUT_MS": "6000",
+        "CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+@pytest.fixture
+async def gateway(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Gateway]:
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"e{uuid.uuid4().hex[:10]}.")
+    names = await create_plan_topics(kafka)
+    env = gateway_env(kafka)
+    services = {
+        name: ServiceProcess(name, module, port=free_port(), env=env, log_dir=tmp_path).start()
+        for name, module in SERVICES.items()
+    }
+    running = Gateway(kafka, names, services, env, tmp_path)
+    try:
+        for process in services.values():
+            await asyncio.to_thread(process.wait_ready, 90)
+        yield running
+    finally:
+        running.stop()
