@@ -15,13 +15,9 @@ from switchboard_common.topics import TopicNames
 from switchboard_devenv.kafka_broker import free_port
 from switchboard_devenv.kafka_testing import create_plan_topics
 from switchboard_devenv.processes import ServiceProcess
+from switchboard_devenv.services import SERVICES as ALL_SERVICES
 
-SERVICES = {
-    "intake-chat": "switchboard_intake_chat.main",
-    "classifier": "switchboard_classifier.main",
-    "dispatcher": "switchboard_dispatcher.main",
-    "notifier": "switchboard_notifier.main",
-}
+SERVICES = {service.name: service.module for service in ALL_SERVICES}
 
 
 @dataclass

@@ -43,3 +43,13 @@ def test_locales_map_to_the_gateway_languages():
     assert language_from_locale("zh_Hant_HK") == "zh-Hant"
     assert language_from_locale("en-GB") == "en"
     assert language_from_locale("fr-FR") is None
+
+
+def test_conversation_keys_are_stable_and_reveal_no_contact_details():
+    from switchboard_common.identity import conversation_key
+
+    key = conversation_key("phone", "+18005550123", "+14155550100")
+    assert key == conversation_key("phone", "+18005550123", "+14155550100")
+    assert key.startswith("phone_")
+    assert "4155550100" not in key
+    assert key != conversation_key("phone", "+18005550123", "+14155550101")

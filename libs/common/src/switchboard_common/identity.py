@@ -35,3 +35,15 @@ def customer_key(channel: str, handle: str) -> str:
     normalised = handle.strip().lower()
     digest = hashlib.blake2b(f"{channel}\x1f{normalised}".encode(), digest_size=12).hexdigest()
     return f"cust_{digest}"
+
+
+def conversation_key(channel: str, *parts: str) -> str:
+    """An opaque conversation id for conversations named by contact details (a phone number, an email thread).
+
+    Conversation ids travel as record keys and in department events, which must not carry contact
+    details: ``conversation_key("phone", account, caller_number)`` is stable and reveals nothing.
+    """
+    if not parts:
+        raise ValueError("a conversation key needs at least one part")
+    name = "\x1f".join((channel, *(p.strip().lower() for p in parts)))
+    return f"{channel}_{hashlib.blake2b(name.encode(), digest_size=12).hexdigest()}"

@@ -19,30 +19,25 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames, ensure_topics, load_topic_plan, plan_topics
 from switchboard_devenv.kafka_broker import KafkaBroker, free_port
 from switchboard_devenv.processes import ServiceProcess
+from switchboard_devenv.services import SERVICES
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    module: str
-    port: int
-    public: bool = False
-
-
-def default_services(chat_port: int) -> list[ServiceSpec]:
-    return [
-        ServiceSpec("intake-chat", "switchboard_intake_chat.main", chat_port, public=True),
-        ServiceSpec("classifier", "switchboard_classifier.main", chat_port + 101),
-        ServiceSpec("dispatcher", "switchboard_dispatcher.main", chat_port + 102),
-        ServiceSpec("notifier", "switchboard_notifier.main", chat_port + 103),
-    ]
+def service_ports(first_port: int) -> dict[str, int]:
+    """The public service gets ``first_port``; the others follow from ``first_port + 101``."""
+    ports, internal = {}, first_port + 101
+    for service in SERVICES:
+        if service.name == "intake-chat":
+            ports[service.name] = first_port
+        else:
+            ports[service.name] = internal
+            internal += 1
+    return ports
 
 
 def _secret(path: Path) -> str:
@@ -84,11 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         "CONSUMER_INSTANCE_ID": "dev",
     }
     processes: list[ServiceProcess] = []
-    for spec in default_services(args.chat_port):
-        if importlib.util.find_spec(spec.module) is None:
-            print(f"  (skipping {spec.name}: not installed)")
+    ports = service_ports(args.chat_port)
+    for service in SERVICES:
+        if importlib.util.find_spec(service.module) is None:
+            print(f"  (skipping {service.name}: not installed)")
             continue
-        processes.append(ServiceProcess(spec.name, spec.module, port=spec.port, env=env, log_dir=logs).start())
+        processes.append(
+            ServiceProcess(service.name, service.module, port=ports[service.name], env=env, log_dir=logs).start()
+        )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

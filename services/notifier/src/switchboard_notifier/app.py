@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI
 
 from switchboard_common.health import HealthChecks
 from switchboard_common.service import ConsumerRuntime, consumer_app
-from switchboard_common.topics import TopicNames
-from switchboard_notifier.channels import SenderRegistry
-from switchboard_notifier.channels.webchat import WebChatSender
+from switchboard_notifier.channels import ChannelSender, SenderRegistry, webchat
 from switchboard_notifier.processor import NotifierProcessor
 from switchboard_notifier.settings import NotifierSettings
 from switchboard_notifier.templates import AckTemplates
@@ -16,10 +16,17 @@ from switchboard_notifier.templates import AckTemplates
 SERVICE = "notifier"
 
 
+# Each channel module offers ``from_settings(settings) -> ChannelSender | None``: None when the channel
+# is not configured (its credentials are absent), so a notifier only acknowledges on channels it can reach.
+SENDER_FACTORIES: list[Callable[[NotifierSettings], ChannelSender | None]] = [
+    webchat.from_settings,
+]
+
+
 def build_senders(settings: NotifierSettings) -> SenderRegistry:
     """Every channel sender that is configured."""
-    names = TopicNames(settings.kafka.topic_prefix)
-    return SenderRegistry([WebChatSender(names)])
+    senders = (factory(settings) for factory in SENDER_FACTORIES)
+    return SenderRegistry(sender for sender in senders if sender is not None)
 
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:

@@ -322,7 +322,14 @@ class NotifierProcessor(Processor):
             customer_name=message.customer.display_name,
         )
         kind = entry.kind
-        text = self._templates.render(kind.value, language, content, message.reply_to.channel)
+        channel = message.reply_to.channel
+        text = self._templates.render(kind.value, language, content, channel)
+        subject_key = f"{kind.value}_subject"
+        subject = (
+            self._templates.render(subject_key, language, content, channel)
+            if self._templates.has(subject_key, language, channel)
+            else None
+        )
         return Notification(
             notification_id=derived_event_id(message.event_id, "ack"),
             kind=kind,
@@ -331,6 +338,7 @@ class NotifierProcessor(Processor):
             department=department,
             language=language,
             text=text,
+            subject=subject,
         )
 
     def _suppression(self, message: IntakeMessage, state: PartitionState) -> SuppressReason | None:

@@ -136,6 +136,14 @@ class AckTemplates:
             raise TemplateError(f"no template {key!r} in {language} or the default language")
         return templates.texts[key]
 
+    def has(self, key: str, language: Language, channel: Channel | None = None) -> bool:
+        """Whether ``key`` exists for the language (or the default language), for the channel or in general."""
+        for lang in (language, self._doc.default_language):
+            templates = self._doc.languages[lang]
+            if key in templates.texts or (channel is not None and key in templates.channels.get(channel, {})):
+                return True
+        return False
+
     def response_time(self, language: Language, duration: timedelta) -> str:
         labels = self._doc.languages[language].durations
         minutes = max(1, round(duration.total_seconds() / 60))

@@ -13,6 +13,12 @@ from switchboard_common.events.models import Channel, ChatOutbound
 from switchboard_common.topics import CHAT_OUTBOUND as CHAT_OUTBOUND_TOPIC
 from switchboard_common.topics import TopicNames
 from switchboard_notifier.channels.base import Delivery, Notification
+from switchboard_notifier.settings import NotifierSettings
+
+
+def from_settings(settings: NotifierSettings) -> WebChatSender:
+    """Web chat needs no credentials: it is always on."""
+    return WebChatSender(TopicNames(settings.kafka.topic_prefix))
 
 
 class WebChatSender:
