@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
+from starlette.requests import ClientDisconnect
 
 from switchboard_common.events import MESSAGE_RECEIVED, OutgoingRecord, encode_event
 from switchboard_common.events.envelope import new_traceparent
@@ -64,11 +65,15 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
         raise HTTPException(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The client gave up before sending its body: nothing was stored, nobody is left to answer.
+        raise HTTPException(400, "the client disconnected before sending the whole body") from None
     return b"".join(chunks)
 
 

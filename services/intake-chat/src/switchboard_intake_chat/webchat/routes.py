@@ -12,9 +12,10 @@ from importlib import resources
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import ValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
 
 from switchboard_common.events.models import IntakeMessage
 from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limited
@@ -149,10 +150,33 @@ class WebChat:
         return host is not None and origin.split("://", 1)[-1] == host
 
 
-def _bearer(authorization: str | None) -> str:
-    if not authorization or not authorization.lower().startswith("bearer "):
+SESSION_BEARER = HTTPBearer(auto_error=False, description="The chat session token from POST /v1/webchat/sessions.")
+Session = Annotated[HTTPAuthorizationCredentials | None, Depends(SESSION_BEARER)]
+
+
+def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise HTTPException(401, "send the chat session as 'Authorization: Bearer <session>'")
-    return authorization[7:].strip()
+    return credentials.credentials.strip()
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON Schema with its $defs inlined, for an OpenAPI requestBody."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
 
 
 def _rejection_response(exc: ChatRejected, client_id: str | None = None) -> JSONResponse:
@@ -178,6 +202,12 @@ def webchat_router(chat: WebChat) -> APIRouter:
         "/v1/webchat/messages",
         status_code=202,
         summary="Send a chat message (accepted once Kafka has stored it)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": inline_schema(ChatMessageIn)}},
+            }
+        },
         responses={
             401: {"description": "missing or invalid session"},
             413: {"description": "too large"},
@@ -188,10 +218,10 @@ def webchat_router(chat: WebChat) -> APIRouter:
     )
     async def send_message(
         request: Request,
-        authorization: Annotated[str | None, Header()] = None,
+        credentials: Session,
         accept_language: Annotated[str | None, Header()] = None,
     ) -> Any:
-        session = chat.verify(_bearer(authorization))
+        session = chat.verify(_bearer(credentials))
         if session is None:
             raise HTTPException(401, "invalid or expired chat session")
         body = await read_body_limited(request, chat.settings.max_frame_bytes)
@@ -210,10 +240,10 @@ def webchat_router(chat: WebChat) -> APIRouter:
 
     @router.get("/v1/webchat/messages", summary="Messages for this chat since a cursor")
     async def missed_messages(
-        authorization: Annotated[str | None, Header()] = None,
+        credentials: Session,
         after: Annotated[str | None, Query(max_length=40)] = None,
     ) -> dict[str, Any]:
-        session = chat.verify(_bearer(authorization))
+        session = chat.verify(_bearer(credentials))
         if session is None:
             raise HTTPException(401, "invalid or expired chat session")
         items = await chat.relay.replay(session.conversation_id, Cursor.parse(after), chat.replay_since_ms(session))

@@ -1,0 +1,82 @@
+"""What the fault tests check after a stream: every accepted message routed once and acknowledged once."""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+
+from switchboard_common.events import ACK_RECORDED, CASE_OPENED, CHAT_OUTBOUND, MESSAGE_ROUTED
+from switchboard_common.events.models import AckOutcome
+from switchboard_common.settings import KafkaSettings
+from switchboard_common.topics import TopicNames
+from switchboard_devenv.kafka_testing import decode_all, read_topic
+
+TEXTS = [
+    "我的快递已经三天没有更新物流信息了，请帮忙查一下",
+    "I was charged twice for my order, please refund the extra payment",
+    "我想退货，衣服尺码不对",
+    "How do I reset my password? I can't log in",
+    "優惠券怎麼用不了？",
+    "The app keeps crashing when I open my orders",
+    "建议你们增加夜间配送",
+    "Where is my parcel? It was supposed to arrive yesterday",
+]
+
+
+def texts(n: int) -> list[str]:
+    return [f"{TEXTS[i % len(TEXTS)]} (#{i})" for i in range(n)]
+
+
+@dataclass
+class Outcome:
+    routed: collections.Counter[str]
+    department_cases: collections.Counter[str]
+    acknowledged: collections.Counter[str]
+    ack_records: collections.Counter[str]
+
+    def problems(self, expected: set[str]) -> list[str]:
+        found = []
+        for name, counter in (
+            ("routed", self.routed),
+            ("department case", self.department_cases),
+            ("acknowledgement", self.acknowledged),
+            ("ack record", self.ack_records),
+        ):
+            missing = expected - set(counter)
+            twice = [k for k, v in counter.items() if v > 1]
+            unexpected = set(counter) - expected
+            if missing:
+                found.append(f"{len(missing)} without a {name}")
+            if twice:
+                found.append(f"{len(twice)} with more than one {name}")
+            if unexpected:
+                found.append(f"{len(unexpected)} unexpected {name}s")
+        return found
+
+
+async def collect(kafka: KafkaSettings, names: TopicNames, expected: set[str], timeout: float = 120) -> Outcome:
+    """Read the pipeline's outputs until every expected message is acknowledged, then a little longer."""
+
+    def all_acked(records: list) -> bool:
+        ids = {m.in_reply_to for m in decode_all(records, CHAT_OUTBOUND)}
+        return expected <= ids
+
+    outbound = await read_topic(kafka, names("chat.outbound.v1"), until=all_acked, timeout=timeout, settle=3)
+    routed = decode_all(
+        await read_topic(kafka, names("intake.routed.v1"), count=len(expected), timeout=30, settle=1), MESSAGE_ROUTED
+    )
+    departments = {r.routing.department for r in routed if r.routing.department}
+    cases: collections.Counter[str] = collections.Counter()
+    for department in sorted(departments):
+        want = sum(1 for r in routed if r.routing.department == department)
+        records = await read_topic(kafka, names.department(department), count=want, timeout=30, settle=0.5)
+        cases.update(c.message_event_id for c in decode_all(records, CASE_OPENED))
+    acks = decode_all(
+        await read_topic(kafka, names("notify.acks.v1"), count=len(expected), timeout=30, settle=1), ACK_RECORDED
+    )
+    return Outcome(
+        routed=collections.Counter(r.message.event_id for r in routed),
+        department_cases=cases,
+        acknowledged=collections.Counter(m.in_reply_to for m in decode_all(outbound, CHAT_OUTBOUND)),
+        ack_records=collections.Counter(a.message_event_id for a in acks if a.outcome is AckOutcome.SENT),
+    )
