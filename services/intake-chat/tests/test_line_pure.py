@@ -83,7 +83,13 @@ def test_every_corpus_event_is_normalised_or_recorded(corpus_dir: Path, sample: 
     recorded = [o for o in outcomes if isinstance(o, LineRecorded)]
     assert len(published) + len(recorded) == len(events)
     assert {m.provider_ids["message_type"] for m in published} >= {
-        "text", "image", "video", "audio", "location", "sticker", "file"
+        "text",
+        "image",
+        "video",
+        "audio",
+        "location",
+        "sticker",
+        "file",
     }
     assert {r.type for r in recorded} >= {"follow", "unfollow", "postback", "join", "leave", "beacon"}
     assert [r.kind for r in recorded if r.type == "undefined"] == ["unknown"]

@@ -103,8 +103,18 @@ def test_xml_that_is_not_a_push_is_refused():
 
 
 def test_a_text_message_becomes_an_intake_message_keyed_by_msgid():
-    fields = parse_xml(push_xml({"ToUserName": "gh_1", "FromUserName": "o-user", "CreateTime": 1348831860,
-                                 "MsgType": "text", "Content": "我的快递还没到", "MsgId": 1234567890123456}))
+    fields = parse_xml(
+        push_xml(
+            {
+                "ToUserName": "gh_1",
+                "FromUserName": "o-user",
+                "CreateTime": 1348831860,
+                "MsgType": "text",
+                "Content": "我的快递还没到",
+                "MsgId": 1234567890123456,
+            }
+        )
+    )
     message = normalise_push(fields, OA, NOW)
     assert isinstance(message, IntakeMessage)
     assert message.text.plain == "我的快递还没到"
@@ -118,8 +128,19 @@ def test_a_text_message_becomes_an_intake_message_keyed_by_msgid():
 
 
 def test_a_voice_message_carries_the_speech_recognition_as_its_text():
-    fields = parse_xml(push_xml({"FromUserName": "o-user", "CreateTime": 1, "MsgType": "voice", "MediaId": "m1",
-                                 "Format": "amr", "Recognition": "我要退货", "MsgId": 7}))
+    fields = parse_xml(
+        push_xml(
+            {
+                "FromUserName": "o-user",
+                "CreateTime": 1,
+                "MsgType": "voice",
+                "MediaId": "m1",
+                "Format": "amr",
+                "Recognition": "我要退货",
+                "MsgId": 7,
+            }
+        )
+    )
     message = normalise_push(fields, OA, NOW)
     assert isinstance(message, IntakeMessage)
     assert message.text.plain == "我要退货"
@@ -168,8 +189,16 @@ def test_the_corpus_location_and_link_samples_read_as_text(corpus_dir: Path):
 
 def kf(origin: int = 3, msgtype: str = "text", **extra) -> dict:
     body = {"text": {"content": "订单什么时候发货？"}} if msgtype == "text" else {}
-    return {"msgid": "m1", "open_kfid": "wk1", "external_userid": "wm-customer", "send_time": 1700000000,
-            "origin": origin, "msgtype": msgtype, **body, **extra}
+    return {
+        "msgid": "m1",
+        "open_kfid": "wk1",
+        "external_userid": "wm-customer",
+        "send_time": 1700000000,
+        "origin": origin,
+        "msgtype": msgtype,
+        **body,
+        **extra,
+    }
 
 
 def test_a_kf_text_from_the_customer_is_published_with_its_service_account_for_the_reply():

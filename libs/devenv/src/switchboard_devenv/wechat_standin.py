@@ -94,7 +94,9 @@ def encrypted_request(
     params = {"msg_signature": msg_signature, "timestamp": timestamp, "nonce": nonce}
     if not wecom:
         params |= {"signature": sign(token, timestamp, nonce), "encrypt_type": "aes"}
-    envelope = f"<xml><ToUserName><![CDATA[{escape(to)}]]></ToUserName><Encrypt><![CDATA[{ciphertext}]]></Encrypt></xml>"
+    envelope = (
+        f"<xml><ToUserName><![CDATA[{escape(to)}]]></ToUserName><Encrypt><![CDATA[{ciphertext}]]></Encrypt></xml>"
+    )
     return SignedRequest(params, envelope.encode())
 
 
