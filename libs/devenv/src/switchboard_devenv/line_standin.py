@@ -87,6 +87,11 @@ def line_api(state: LineApiState) -> FastAPI:
             return JSONResponse({"message": "The API rate limit has been exceeded"}, 429, {"Retry-After": "1"})
         return None
 
+    @app.post("/_standin/reply_token", include_in_schema=False)
+    async def reply_token() -> dict[str, str]:
+        """Not LINE's: a reply token for the simulator's next webhook, as LINE would issue one."""
+        return {"replyToken": state.new_reply_token()}
+
     @app.post("/v2/bot/message/reply")
     async def reply(request: Request, authorization: str | None = Header(default=None)) -> JSONResponse:
         if (answer := refused(authorization)) is not None:

@@ -189,6 +189,12 @@ def wechat_api(state: WeChatApiState, *, app_secret: str | None = None, corp_sec
     async def app_send(request: Request, access_token: str) -> dict[str, Any]:
         return await send("message/send", request, access_token)
 
+    @app.post("/_standin/kf_messages", include_in_schema=False)
+    async def queue_kf(request: Request) -> dict[str, Any]:
+        """Not WeChat's: lets the simulator put a customer's message where ``kf/sync_msg`` will find it."""
+        state.queue_kf_message(await request.json())
+        return {"queued": True}
+
     @app.post("/cgi-bin/kf/sync_msg")
     async def sync_msg(request: Request, access_token: str) -> dict[str, Any]:
         if access_token not in state.valid_tokens:
