@@ -26,6 +26,7 @@ from switchboard_common.topics import TopicNames, ensure_topics, load_topic_plan
 from switchboard_devenv.kafka_broker import KafkaBroker, free_port
 from switchboard_devenv.processes import ServiceProcess
 from switchboard_devenv.services import SERVICES
+from switchboard_devenv.wechat_line_dev import WeChatLineStandIns
 
 
 def service_ports(first_port: int) -> dict[str, int]:
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     processes: list[ServiceProcess] = []
     ports = service_ports(args.chat_port)
+    standins = WeChatLineStandIns(data).start(chat_url=f"http://127.0.0.1:{ports['intake-chat']}")
+    env |= standins.env()
     for service in SERVICES:
         if importlib.util.find_spec(service.module) is None:
             print(f"  (skipping {service.name}: not installed)")
@@ -98,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  Web chat (open in a browser):  {chat.url}/\n"
             f"  Chat HTTP API:                 {chat.url}/docs\n"
             + "".join(f"  {p.name:<30} {p.url}/readyz  {p.url}/metrics\n" for p in processes)
+            + standins.banner()
             + f"  Logs:                          {logs}\n"
             f"  Topics:   export KAFKA_BOOTSTRAP_SERVERS={bootstrap}; uv run switchboard-ops tail dept.logistics.v1\n"
             "Ctrl-C stops everything.",
@@ -115,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print("stopping ...", flush=True)
         for process in reversed(processes):
             process.stop()
+        standins.stop()
         if broker is not None:
             broker.stop()
         time.sleep(0.1)

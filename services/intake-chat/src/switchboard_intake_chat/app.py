@@ -15,6 +15,8 @@ from switchboard_common.producer import EventProducer
 from switchboard_common.service import start_with_retry
 from switchboard_common.topics import TopicNames
 from switchboard_intake_chat.outbound import OutboundRelay
+from switchboard_intake_chat.providers.line_routes import line_router
+from switchboard_intake_chat.providers.wechat_routes import wechat_router, wecom_router
 from switchboard_intake_chat.settings import IntakeChatSettings
 from switchboard_intake_chat.webchat.routes import WebChat, webchat_router
 
@@ -67,5 +69,8 @@ def create_app(settings: IntakeChatSettings | None = None) -> FastAPI:
     install_kafka_unavailable_handler(app)
     app.include_router(health.router())
     app.include_router(webchat_router(chat))
+    app.include_router(wechat_router(publisher, settings.wechat))
+    app.include_router(wecom_router(publisher, settings.wecom))
+    app.include_router(line_router(publisher, settings.line))
     app.state.chat = chat
     return app

@@ -6,6 +6,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.settings import HttpSettings, KafkaSettings, ObservabilitySettings
+from switchboard_intake_chat.providers.line import LineSettings
+from switchboard_intake_chat.providers.wechat import WeChatSettings, WeComSettings
 
 
 class WebChatSettings(BaseSettings):
@@ -45,3 +47,6 @@ class IntakeChatSettings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     webchat: WebChatSettings = Field(default_factory=WebChatSettings)
+    wechat: WeChatSettings | None = Field(default_factory=WeChatSettings.load, description="Off without WECHAT_TOKEN.")
+    wecom: WeComSettings | None = Field(default_factory=WeComSettings.load, description="Off without WECOM_TOKEN.")
+    line: LineSettings | None = Field(default_factory=LineSettings.load, description="Off without LINE_CHANNEL_SECRET.")

@@ -1,0 +1,1 @@
+"""Messaging-provider webhooks (one module per provider): verification, decryption, normalisation, routes."""

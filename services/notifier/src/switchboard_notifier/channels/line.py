@@ -1,0 +1,122 @@
+"""LINE acknowledgements through the Messaging API.
+
+The reply API (free of charge, needs the event's reply token) while the token is fresh; otherwise, or
+if LINE refuses the token, the push API to the user, group or room, with ``X-Line-Retry-Key`` set to
+the notification id so that a resent push is not delivered twice (LINE answers 409 to a key it
+already accepted). 429 and 5xx are retryable (after ``Retry-After`` when LINE sends it); other 4xx
+(an invalid recipient, a blocked account) are final failures.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from switchboard_common.events.models import Channel
+from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.settings import NotifierSettings
+
+MAX_TEXT = 5000
+
+
+class LineChannelSettings(BaseSettings):
+    """The LINE channel that answers (environment prefix ``LINE_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LINE_", extra="ignore", env_file=".env")
+
+    channel_access_token: SecretStr
+    api_base_url: str = Field(default="https://api.line.me", description="Tests point it at a stand-in.")
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    reply_token_max_age_seconds: float = Field(
+        default=50.0, ge=0, description="Use the reply API only this long after the event; push afterwards."
+    )
+
+
+def from_settings(settings: NotifierSettings) -> LineSender | None:
+    """A LINE sender, or None without ``LINE_CHANNEL_ACCESS_TOKEN``."""
+    if not os.environ.get("LINE_CHANNEL_ACCESS_TOKEN"):
+        return None
+    return LineSender(LineChannelSettings())
+
+
+def reply_token_usable(metadata: dict[str, str], now_ms: float, max_age_seconds: float) -> str | None:
+    """The reply token, if the event carried one and it is still young enough to use."""
+    token = metadata.get("reply_token")
+    issued = metadata.get("reply_token_issued_ms")
+    if not token or not issued or not issued.isdigit():
+        return None
+    return token if now_ms - int(issued) <= max_age_seconds * 1000 else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class LineSender:
+    """Sends text acknowledgements to LINE users, groups and rooms."""
+
+    channels = frozenset({Channel.LINE})
+
+    def __init__(self, settings: LineChannelSettings, clock: Callable[[], float] = time.time) -> None:
+        self._settings = settings
+        self._base = settings.api_base_url.rstrip("/")
+        self._clock = clock
+        self._http: httpx.AsyncClient | None = None
+        self.replies = 0
+        self.pushes = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=self._settings.timeout_seconds,
+                headers={"Authorization": f"Bearer {self._settings.channel_access_token.get_secret_value()}"},
+            )
+        return self._http
+
+    async def _post(self, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
+        try:
+            return await self._client().post(f"{self._base}{path}", json=payload, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryRetryable(f"LINE {path}: {type(exc).__name__}") from None
+
+    async def deliver(self, notification: Notification) -> Delivery:
+        target = notification.message.reply_to
+        messages = [{"type": "text", "text": notification.text[:MAX_TEXT]}]
+        token = reply_token_usable(target.metadata, self._clock() * 1000, self._settings.reply_token_max_age_seconds)
+        if token is not None:
+            response = await self._post("/v2/bot/message/reply", {"replyToken": token, "messages": messages})
+            if response.status_code == 200:
+                self.replies += 1
+                return Delivery(provider_id=notification.notification_id, details={"api": "reply"})
+            if response.status_code == 429 or response.status_code >= 500:
+                raise DeliveryRetryable(f"LINE reply: HTTP {response.status_code}", _retry_after(response))
+            # 400: the token expired or was used already; the push API still reaches the customer.
+        response = await self._post(
+            "/v2/bot/message/push",
+            {"to": target.address, "messages": messages},
+            headers={"X-Line-Retry-Key": notification.notification_id},
+        )
+        if response.status_code in (200, 409):  # 409: this retry key was accepted before
+            self.pushes += 1
+            return Delivery(provider_id=notification.notification_id, details={"api": "push"})
+        if response.status_code == 429 or response.status_code >= 500:
+            raise DeliveryRetryable(f"LINE push: HTTP {response.status_code}", _retry_after(response))
+        raise DeliveryFailed(f"LINE push: HTTP {response.status_code} {response.text[:200]}")

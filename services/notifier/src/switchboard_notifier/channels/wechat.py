@@ -1,0 +1,256 @@
+"""WeChat acknowledgements: Official Account customer-service messages and WeCom customer service.
+
+Official Account: ``cgi-bin/message/custom/send`` with an access token from ``cgi-bin/token`` (AppID
+and AppSecret). WeCom: ``cgi-bin/kf/send_msg`` to the customer (``external_userid``) of a
+customer-service account (``open_kfid`` from the reply metadata), or, for WeCom app messages,
+``cgi-bin/message/send`` with ``WECOM_AGENT_ID``; the access token from ``cgi-bin/gettoken`` (CorpID
+and the customer-service secret). Tokens are cached until shortly before they expire; a token the API
+rejects (invalid or expired) is replaced once and the send retried.
+
+Outcomes: -1 (system busy), quota and rate limits (45009, 45011), HTTP 5xx and network errors are
+retryable; 45015 (the customer's 48-hour customer-service window is closed), 40003 (invalid openid),
+43004 (the customer unfollowed) and the other errcodes are final failures, recorded on notify.acks.v1.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from switchboard_common.access_tokens import AccessToken, AccessTokenCache
+from switchboard_common.events.models import Channel
+from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.settings import NotifierSettings
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class WeChatChannelSettings(BaseSettings):
+    """The Official Account that answers (environment prefix ``WECHAT_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="WECHAT_", extra="ignore", env_file=".env")
+
+    app_id: str
+    app_secret: SecretStr
+    api_base_url: str = Field(default="https://api.weixin.qq.com", description="Tests point it at a stand-in.")
+    timeout_seconds: float = Field(default=5.0, gt=0)
+
+
+class WeComChannelSettings(BaseSettings):
+    """The WeCom corporation that answers (environment prefix ``WECOM_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="WECOM_", extra="ignore", env_file=".env")
+
+    corp_id: str
+    secret: SecretStr = Field(description="The customer-service (or app) secret for gettoken.")
+    agent_id: int | None = Field(default=None, description="The app that answers WeCom app messages.")
+    api_base_url: str = Field(default="https://qyapi.weixin.qq.com")
+    timeout_seconds: float = Field(default=5.0, gt=0)
+
+
+def _load(cls: type[S], secret_env: str) -> S | None:
+    """The settings, or None when the secret is absent (the channel is off)."""
+    if not os.environ.get(secret_env):
+        try:
+            return cls()
+        except ValidationError:
+            return None
+    return cls()
+
+
+def from_settings(settings: NotifierSettings) -> WeChatSender | None:
+    """A sender for the configured WeChat channels (Official Account, WeCom), or None if neither is."""
+    official = _load(WeChatChannelSettings, "WECHAT_APP_SECRET")
+    wecom = _load(WeComChannelSettings, "WECOM_SECRET")
+    if official is None and wecom is None:
+        return None
+    return WeChatSender(official, wecom)
+
+
+class ErrorClass(StrEnum):
+    OK = "ok"
+    TOKEN = "token"  # noqa: S105  (an error class, not a credential)
+    RETRY = "retry"
+    FAIL = "fail"
+
+
+TOKEN_ERRORS = frozenset({40001, 40014, 42001})
+RETRYABLE_ERRORS = frozenset({-1, 45009, 45011, 45033})
+"""System busy, daily quota / frequency limits."""
+FINAL_REASONS = {
+    45015: "the customer-service window is closed (no message from the customer in the last 48 hours)",
+    40003: "invalid openid",
+    43004: "the customer does not follow the account",
+    45047: "too many customer-service messages without an answer from the customer",
+    48001: "the account is not authorised for customer-service messages",
+}
+
+
+def classify(errcode: int, *, token_errors: frozenset[int] = TOKEN_ERRORS) -> ErrorClass:
+    """What an errcode of WeChat's send APIs means for the notification."""
+    if errcode == 0:
+        return ErrorClass.OK
+    if errcode in token_errors:
+        return ErrorClass.TOKEN
+    if errcode in RETRYABLE_ERRORS:
+        return ErrorClass.RETRY
+    return ErrorClass.FAIL
+
+
+class _Api:
+    """One credential's API: token fetch and JSON POSTs with one token refresh on rejection."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token_path: str,
+        token_params: dict[str, str],
+        timeout: float,
+        token_errors: frozenset[int],
+    ) -> None:
+        self.base = base_url.rstrip("/")
+        self._token_path = token_path
+        self._token_params = token_params
+        self._timeout = timeout
+        self._token_errors = token_errors
+        self.http: httpx.AsyncClient | None = None
+        self.tokens = AccessTokenCache(self._fetch_token)
+
+    def _client(self) -> httpx.AsyncClient:
+        if self.http is None:
+            self.http = httpx.AsyncClient(timeout=self._timeout)
+        return self.http
+
+    async def _fetch_token(self) -> AccessToken:
+        body = await self._request("GET", self._token_path, params=self._token_params)
+        errcode = int(body.get("errcode", 0) or 0)
+        if errcode or not body.get("access_token"):
+            raise DeliveryRetryable(f"no access token: errcode {errcode} {str(body.get('errmsg', ''))[:100]}")
+        return AccessToken(str(body["access_token"]), float(body.get("expires_in", 7200)))
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await self._client().request(method, f"{self.base}{path}", **kwargs)
+        except httpx.HTTPError as exc:
+            raise DeliveryRetryable(f"{path}: {type(exc).__name__}") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise DeliveryRetryable(f"{path}: HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise DeliveryFailed(f"{path}: HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise DeliveryRetryable(f"{path}: the answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise DeliveryRetryable(f"{path}: the answer is not a JSON object")
+        return body
+
+    async def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        for attempt in range(2):
+            token = await self.tokens.get()
+            body = await self._request("POST", path, params={"access_token": token}, json=payload)
+            errcode = int(body.get("errcode", 0) or 0)
+            verdict = classify(errcode, token_errors=self._token_errors)
+            if verdict is ErrorClass.OK:
+                return body
+            errmsg = str(body.get("errmsg", ""))[:120]
+            if verdict is ErrorClass.TOKEN and attempt == 0:
+                self.tokens.invalidate(token)
+                continue
+            if verdict in (ErrorClass.RETRY, ErrorClass.TOKEN):
+                raise DeliveryRetryable(f"{path}: errcode {errcode} {errmsg}")
+            raise DeliveryFailed(f"{path}: errcode {errcode}: {FINAL_REASONS.get(errcode, errmsg)}")
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+            self.http = None
+
+
+class WeChatSender:
+    """Sends text acknowledgements to WeChat Official Account followers and WeCom customers."""
+
+    def __init__(self, official: WeChatChannelSettings | None, wecom: WeComChannelSettings | None) -> None:
+        self._official = official
+        self._wecom = wecom
+        self._official_api = (
+            _Api(
+                official.api_base_url,
+                "/cgi-bin/token",
+                {
+                    "grant_type": "client_credential",
+                    "appid": official.app_id,
+                    "secret": official.app_secret.get_secret_value(),
+                },
+                official.timeout_seconds,
+                TOKEN_ERRORS,
+            )
+            if official
+            else None
+        )
+        self._wecom_api = (
+            _Api(
+                wecom.api_base_url,
+                "/cgi-bin/gettoken",
+                {"corpid": wecom.corp_id, "corpsecret": wecom.secret.get_secret_value()},
+                wecom.timeout_seconds,
+                frozenset({40014, 42001}),  # 40001 is an invalid secret in WeCom, not a stale token
+            )
+            if wecom
+            else None
+        )
+        channels = set()
+        if official:
+            channels.add(Channel.WECHAT)
+        if wecom:
+            channels.add(Channel.WECOM)
+        self.channels = frozenset(channels)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        for api in (self._official_api, self._wecom_api):
+            if api is not None:
+                await api.close()
+
+    async def deliver(self, notification: Notification) -> Delivery:
+        target = notification.message.reply_to
+        text = {"content": notification.text}
+        if target.channel is Channel.WECHAT and self._official_api is not None:
+            await self._official_api.post(
+                "/cgi-bin/message/custom/send", {"touser": target.address, "msgtype": "text", "text": text}
+            )
+            return Delivery(provider_id=notification.notification_id)
+        if target.channel is Channel.WECOM and self._wecom_api is not None and self._wecom is not None:
+            open_kfid = target.metadata.get("open_kfid")
+            if open_kfid:
+                body = await self._wecom_api.post(
+                    "/cgi-bin/kf/send_msg",
+                    {
+                        "touser": target.address,
+                        "open_kfid": open_kfid,
+                        # WeCom refuses a second message with the same msgid: a resend cannot duplicate.
+                        "msgid": notification.notification_id.replace("-", "")[:32],
+                        "msgtype": "text",
+                        "text": text,
+                    },
+                )
+                return Delivery(provider_id=str(body.get("msgid") or notification.notification_id))
+            agent_id = target.metadata.get("agent_id") or (
+                str(self._wecom.agent_id) if self._wecom.agent_id is not None else None
+            )
+            if not agent_id:
+                raise DeliveryFailed("a WeCom app message needs WECOM_AGENT_ID to answer")
+            await self._wecom_api.post(
+                "/cgi-bin/message/send",
+                {"touser": target.address, "msgtype": "text", "agentid": int(agent_id), "text": text},
+            )
+            return Delivery(provider_id=notification.notification_id)
+        raise DeliveryFailed(f"no WeChat sender for {target.channel.value}")
