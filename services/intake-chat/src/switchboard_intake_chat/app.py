@@ -15,6 +15,7 @@ from switchboard_common.producer import EventProducer
 from switchboard_common.service import start_with_retry
 from switchboard_common.topics import TopicNames
 from switchboard_intake_chat.outbound import OutboundRelay
+from switchboard_intake_chat.providers import meta_routes, slack_routes, telegram_routes
 from switchboard_intake_chat.settings import IntakeChatSettings
 from switchboard_intake_chat.webchat.routes import WebChat, webchat_router
 
@@ -67,5 +68,8 @@ def create_app(settings: IntakeChatSettings | None = None) -> FastAPI:
     install_kafka_unavailable_handler(app)
     app.include_router(health.router())
     app.include_router(webchat_router(chat))
+    app.include_router(slack_routes.router(publisher))
+    app.include_router(meta_routes.router(publisher))
+    app.include_router(telegram_routes.router(publisher))
     app.state.chat = chat
     return app
