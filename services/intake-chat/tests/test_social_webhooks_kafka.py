@@ -34,6 +34,8 @@ from switchboard_devenv.chat_payloads import (
     telegram_text_update,
     whatsapp_text,
 )
+from switchboard_devenv.chat_sim import load_secrets
+from switchboard_devenv.chat_sim import main as chat_sim_main
 from switchboard_devenv.kafka_broker import free_port
 from switchboard_devenv.kafka_testing import decode_all, read_topic
 from switchboard_intake_chat.app import create_app
@@ -295,3 +297,23 @@ async def test_when_kafka_does_not_acknowledge_the_provider_is_told_to_retry(pro
     for response in (slack, telegram):
         assert response.status_code == 503
         assert int(response.headers["Retry-After"]) >= 1
+
+
+# -- the local simulator (switchboard-chat-sim) -------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["slack", "whatsapp", "messenger", "telegram"])
+async def test_the_chat_simulator_sends_requests_intake_chat_accepts(
+    provider, tmp_path, monkeypatch, kafka_settings, kafka_topics
+):
+    keys = load_secrets(tmp_path, create=True)
+    for name, value in keys.items():
+        monkeypatch.setenv(name, value)
+    async with running_app(create_app(settings_for(kafka_settings))) as url:
+        await ready(url)
+        status = await asyncio.to_thread(
+            chat_sim_main, [provider, "Where is my parcel?", "--url", url, "--data", str(tmp_path)]
+        )
+    assert status == 0
+    [event] = decode_all(await intake_records(kafka_settings, kafka_topics, expect=1, settle=0), MESSAGE_RECEIVED)
+    assert event.channel.value == provider and event.text.plain == "Where is my parcel?"
