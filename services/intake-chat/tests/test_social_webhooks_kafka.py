@@ -165,6 +165,16 @@ async def test_slack_events_that_are_not_customer_messages_are_answered_200_and_
     assert await intake_records(kafka_settings, kafka_topics, expect=0) == []
 
 
+async def test_every_corpus_slack_payload_posted_as_slack_sends_it_is_answered_200(chat_url, corpus_dir):
+    folder = corpus_dir / "webhooks" / "slack_events_java-slack-sdk"
+    samples = sorted(folder.rglob("*.json"))
+    assert samples
+    for path in samples:
+        body, headers = slack_request(SLACK_SECRET, json.loads(path.read_text()))
+        response = await post(f"{chat_url}/v1/slack/events", body, headers)
+        assert response.status_code == 200, (path.name, response.text)
+
+
 # -- WhatsApp and Messenger -------------------------------------------------------------------
 
 
@@ -251,6 +261,16 @@ async def test_a_telegram_update_is_on_the_intake_topic_once_even_when_redeliver
     [event] = decode_all(records, MESSAGE_RECEIVED)
     assert len(records) == 1
     assert event.channel is Channel.TELEGRAM and event.channel_account == "telegram:supportbot"
+
+
+async def test_every_corpus_telegram_message_posted_as_an_update_is_answered_200(chat_url, corpus_dir):
+    objects = json.loads((corpus_dir / "webhooks/telegram_bot_api_aiogram/dataset_objects.json").read_text())
+    messages = [v for v in objects.values() if isinstance(v, dict) and "message_id" in v and "chat" in v]
+    assert messages
+    for n, message in enumerate(messages, start=1000):
+        body, headers = telegram_request(TELEGRAM_SECRET, {"update_id": n, "message": message})
+        response = await post(f"{chat_url}/v1/telegram/webhook", body, headers)
+        assert response.status_code == 200, (message.get("message_id"), response.text)
 
 
 async def test_a_telegram_update_with_a_wrong_secret_token_gets_401_and_records_nothing(
