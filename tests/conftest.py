@@ -67,17 +67,16 @@ def gateway_env(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def gateway_env_extra() -> dict[str, str]:
-    """Extra environment for every service of the gateway; a test module overrides it (provider credentials and
-    the URLs of stand-in provider APIs, say)."""
+def gateway_extra_env() -> dict[str, str]:
+    """More environment for the gateway's services; a test module overrides it (channel credentials, stand-in APIs)."""
     return {}
 
 
 @pytest.fixture
-async def gateway(kafka_bootstrap: str, tmp_path: Path, gateway_env_extra: dict[str, str]) -> AsyncIterator[Gateway]:
+async def gateway(kafka_bootstrap: str, tmp_path: Path, gateway_extra_env: dict[str, str]) -> AsyncIterator[Gateway]:
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"e{uuid.uuid4().hex[:10]}.")
     names = await create_plan_topics(kafka)
-    env = gateway_env(kafka, **gateway_env_extra)
+    env = gateway_env(kafka, **gateway_extra_env)
     services = {
         name: ServiceProcess(name, module, port=free_port(), env=env, log_dir=tmp_path).start()
         for name, module in SERVICES.items()

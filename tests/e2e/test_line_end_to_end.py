@@ -29,7 +29,7 @@ async def line_standin() -> AsyncIterator[tuple[str, LineApiState]]:
 
 
 @pytest.fixture
-def gateway_env_extra(line_standin) -> dict[str, str]:
+def gateway_extra_env(line_standin) -> dict[str, str]:
     url, _ = line_standin
     return {"LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": ACCESS_TOKEN, "LINE_API_BASE_URL": url}
 

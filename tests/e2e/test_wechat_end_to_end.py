@@ -39,7 +39,7 @@ async def wechat_standin() -> AsyncIterator[tuple[str, WeChatApiState]]:
 
 
 @pytest.fixture
-def gateway_env_extra(wechat_standin) -> dict[str, str]:
+def gateway_extra_env(wechat_standin) -> dict[str, str]:
     url, _ = wechat_standin
     return {
         "WECHAT_TOKEN": TOKEN,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames, ensure_topics, load_topic_plan, plan_topics
+from switchboard_devenv.chat_sim import SimulatedChannels
 from switchboard_devenv.kafka_broker import KafkaBroker, free_port
 from switchboard_devenv.processes import ServiceProcess
 from switchboard_devenv.services import SERVICES
@@ -73,11 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     report = asyncio.run(ensure_topics(kafka, plan_topics(load_topic_plan(), TopicNames(kafka.topic_prefix))))
     print(f"Kafka at {bootstrap}; topics: {len(report.created)} created, {len(report.unchanged)} present", flush=True)
 
+    simulated = SimulatedChannels(data).start()
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "LOG_JSON": os.environ.get("LOG_JSON", "false"),
         "WEBCHAT_SESSION_SECRET": os.environ.get("WEBCHAT_SESSION_SECRET") or _secret(data / "webchat.secret"),
         "CONSUMER_INSTANCE_ID": "dev",
+        **simulated.env,
     }
     processes: list[ServiceProcess] = []
     ports = service_ports(args.chat_port)
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  Chat HTTP API:                 {chat.url}/docs\n"
             + "".join(f"  {p.name:<30} {p.url}/readyz  {p.url}/metrics\n" for p in processes)
             + standins.banner()
+            + simulated.banner
             + f"  Logs:                          {logs}\n"
             f"  Topics:   export KAFKA_BOOTSTRAP_SERVERS={bootstrap}; uv run switchboard-ops tail dept.logistics.v1\n"
             "Ctrl-C stops everything.",
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         for process in reversed(processes):
             process.stop()
         standins.stop()
+        simulated.stop()
         if broker is not None:
             broker.stop()
         time.sleep(0.1)

@@ -15,6 +15,7 @@ from switchboard_common.producer import EventProducer
 from switchboard_common.service import start_with_retry
 from switchboard_common.topics import TopicNames
 from switchboard_intake_chat.outbound import OutboundRelay
+from switchboard_intake_chat.providers import meta_routes, slack_routes, telegram_routes
 from switchboard_intake_chat.providers.line_routes import line_router
 from switchboard_intake_chat.providers.wechat_routes import wechat_router, wecom_router
 from switchboard_intake_chat.settings import IntakeChatSettings
@@ -72,5 +73,8 @@ def create_app(settings: IntakeChatSettings | None = None) -> FastAPI:
     app.include_router(wechat_router(publisher, settings.wechat))
     app.include_router(wecom_router(publisher, settings.wecom))
     app.include_router(line_router(publisher, settings.line))
+    app.include_router(slack_routes.router(publisher))
+    app.include_router(meta_routes.router(publisher))
+    app.include_router(telegram_routes.router(publisher))
     app.state.chat = chat
     return app

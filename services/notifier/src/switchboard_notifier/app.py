@@ -8,7 +8,17 @@ from fastapi import FastAPI
 
 from switchboard_common.health import HealthChecks
 from switchboard_common.service import ConsumerRuntime, consumer_app
-from switchboard_notifier.channels import ChannelSender, SenderRegistry, line, webchat, wechat
+from switchboard_notifier.channels import (
+    ChannelSender,
+    SenderRegistry,
+    line,
+    messenger,
+    slack,
+    telegram,
+    webchat,
+    wechat,
+    whatsapp,
+)
 from switchboard_notifier.processor import NotifierProcessor
 from switchboard_notifier.settings import NotifierSettings
 from switchboard_notifier.templates import AckTemplates
@@ -22,6 +32,10 @@ SENDER_FACTORIES: list[Callable[[NotifierSettings], ChannelSender | None]] = [
     webchat.from_settings,
     wechat.from_settings,
     line.from_settings,
+    slack.from_settings,
+    whatsapp.from_settings,
+    messenger.from_settings,
+    telegram.from_settings,
 ]
 
 

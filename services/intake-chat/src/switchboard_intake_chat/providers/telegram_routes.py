@@ -1,0 +1,57 @@
+"""The Telegram webhook endpoint: ``POST /v1/telegram/webhook`` (404 when Telegram is not configured)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from switchboard_common.channel_settings import optional_settings
+from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limited
+from switchboard_intake_chat.providers.telegram import (
+    TelegramSettings,
+    normalise_telegram_update,
+    verify_secret_token,
+)
+from switchboard_intake_chat.providers.webhook_intake import WebhookIntake
+
+CHANNEL = "telegram"
+
+
+def router(publisher: IntakePublisher, settings: TelegramSettings | None = None) -> APIRouter:
+    """The endpoint, if ``TELEGRAM_SECRET_TOKEN`` (or ``settings``) configures it; an empty router otherwise."""
+    routes = APIRouter(tags=["Telegram"])
+    settings = settings or optional_settings(TelegramSettings, CHANNEL)
+    if settings is None:
+        return routes
+    configured: TelegramSettings = settings
+    intake = WebhookIntake(publisher, CHANNEL)
+    secret = configured.secret_token.get_secret_value()
+
+    @routes.post(
+        "/v1/telegram/webhook",
+        summary="Telegram Bot API webhook",
+        responses={401: {"description": "wrong secret token"}, 503: {"description": "retry"}},
+    )
+    async def telegram_update(request: Request) -> Response:
+        if not verify_secret_token(secret, request.headers.get("x-telegram-bot-api-secret-token")):
+            REJECTED.labels(CHANNEL, "bad_secret_token").inc()
+            raise HTTPException(401, "X-Telegram-Bot-Api-Secret-Token does not match the webhook's secret token")
+        body = await read_body_limited(request, configured.max_body_bytes)
+        try:
+            update = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            REJECTED.labels(CHANNEL, "malformed").inc()
+            raise HTTPException(400, f"not valid JSON: {exc}") from None
+        if not isinstance(update, dict):
+            REJECTED.labels(CHANNEL, "malformed").inc()
+            raise HTTPException(400, "an update is a JSON object")
+        outcome = normalise_telegram_update(
+            update, account=configured.account, received_at=datetime.now(UTC), max_text_chars=configured.max_text_chars
+        )
+        await intake.accept([outcome])
+        return Response(status_code=200)
+
+    return routes

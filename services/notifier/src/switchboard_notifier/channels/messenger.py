@@ -1,0 +1,87 @@
+"""Messenger: the acknowledgement through the Send API, as a RESPONSE to the customer's message.
+
+``MESSENGER_PAGE_ACCESS_TOKEN`` turns the channel on (the token names the page); ``META_GRAPH_BASE_URL``
+is the Graph API's versioned base URL. The token travels in the Authorization header, never in a URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from switchboard_common.channel_settings import optional_settings
+from switchboard_common.events.models import Channel
+from switchboard_notifier.channels.base import Delivery, DeliveryRetryable, Notification
+from switchboard_notifier.channels.graph_api import graph_failure
+from switchboard_notifier.channels.whatsapp import GRAPH_BASE_URL
+from switchboard_notifier.settings import NotifierSettings
+
+MAX_TEXT_CHARS = 2000
+
+
+class MessengerSenderSettings(BaseSettings):
+    """The page's token. Environment prefix ``MESSENGER_``."""
+
+    model_config = SettingsConfigDict(env_prefix="MESSENGER_", extra="ignore", env_file=".env", populate_by_name=True)
+
+    page_access_token: SecretStr = Field(description="The page access token (pages_messaging).")
+    graph_base_url: str = Field(
+        default=GRAPH_BASE_URL,
+        validation_alias=AliasChoices("META_GRAPH_BASE_URL", "MESSENGER_GRAPH_BASE_URL"),
+        description="The Graph API's versioned base URL (META_GRAPH_BASE_URL).",
+    )
+    timeout_seconds: float = Field(default=8.0, gt=0)
+
+
+def from_settings(settings: NotifierSettings) -> MessengerSender | None:
+    """A Messenger sender when ``MESSENGER_PAGE_ACCESS_TOKEN`` is set."""
+    channel = optional_settings(MessengerSenderSettings, "messenger")
+    return MessengerSender(channel) if channel is not None else None
+
+
+def messenger_text_message(psid: str, text: str) -> dict[str, Any]:
+    """The Send API body of a text answering a message the person sent (messaging type RESPONSE)."""
+    return {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": text[:MAX_TEXT_CHARS]}}
+
+
+class MessengerSender:
+    """Sends notifications with ``POST /me/messages``."""
+
+    channels = frozenset({Channel.MESSENGER})
+
+    def __init__(self, settings: MessengerSenderSettings) -> None:
+        self._settings = settings
+        self._http: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=self._settings.graph_base_url.rstrip("/") + "/",
+            timeout=httpx.Timeout(self._settings.timeout_seconds),
+            headers={"Authorization": f"Bearer {self._settings.page_access_token.get_secret_value()}"},
+        )
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        self._http = None
+
+    async def deliver(self, notification: Notification) -> Delivery:
+        if self._http is None:
+            raise DeliveryRetryable("the Messenger sender is not started")
+        target = notification.message.reply_to
+        try:
+            body = messenger_text_message(target.address, notification.text)
+            response = await self._http.post("me/messages", json=body)
+        except httpx.TransportError as exc:
+            raise DeliveryRetryable(f"messenger: {type(exc).__name__}") from None
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        if not response.is_success:
+            raise graph_failure("messenger", response.status_code, document, response.headers)
+        message_id = document.get("message_id") if isinstance(document, dict) else None
+        return Delivery(provider_id=message_id if isinstance(message_id, str) else None)

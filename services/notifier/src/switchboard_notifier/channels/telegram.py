@@ -1,0 +1,115 @@
+"""Telegram: the acknowledgement with the Bot API's ``sendMessage``, as a reply to the customer's message.
+
+``TELEGRAM_BOT_TOKEN`` turns the channel on; ``TELEGRAM_API_BASE_URL`` points the client elsewhere
+(tests use a local stand-in). The Bot API carries the token in the URL path, so request URLs are
+never logged (httpx logs every request URL at INFO; its logger is raised to WARNING here) and error
+reasons never include them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from switchboard_common.channel_settings import optional_settings
+from switchboard_common.events.models import Channel
+from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.settings import NotifierSettings
+
+MAX_TEXT_CHARS = 4096
+
+
+class TelegramSenderSettings(BaseSettings):
+    """The bot's token and where the Bot API is. Environment prefix ``TELEGRAM_``."""
+
+    model_config = SettingsConfigDict(env_prefix="TELEGRAM_", extra="ignore", env_file=".env")
+
+    bot_token: SecretStr = Field(description="The bot's token from @BotFather.")
+    api_base_url: str = Field(default="https://api.telegram.org", description="The Bot API's base URL.")
+    timeout_seconds: float = Field(default=8.0, gt=0)
+
+
+def from_settings(settings: NotifierSettings) -> TelegramSender | None:
+    """A Telegram sender when ``TELEGRAM_BOT_TOKEN`` is set."""
+    channel = optional_settings(TelegramSenderSettings, "telegram")
+    return TelegramSender(channel) if channel is not None else None
+
+
+def telegram_send_message(chat_id: str, text: str, reply_to: str | None, thread_id: str | None) -> dict[str, Any]:
+    """The ``sendMessage`` body: plain text (no parse mode), replying to the customer's message if it still exists."""
+    body: dict[str, Any] = {"chat_id": _number_or_text(chat_id), "text": text[:MAX_TEXT_CHARS]}
+    if reply_to and reply_to.lstrip("-").isdigit():
+        body["reply_parameters"] = {"message_id": int(reply_to), "allow_sending_without_reply": True}
+    if thread_id and thread_id.isdigit():
+        body["message_thread_id"] = int(thread_id)
+    return body
+
+
+def telegram_failure(status: int, body: Any, headers: httpx.Headers) -> DeliveryRetryable | DeliveryFailed:
+    """What a Bot API error means: 429 and 5xx are retried; a blocked bot or unknown chat is final."""
+    document = body if isinstance(body, dict) else {}
+    description = str(document.get("description") or f"HTTP {status}")[:200]
+    code = document.get("error_code") if isinstance(document.get("error_code"), int) else status
+    if code == 429 or status == 429:
+        parameters = document.get("parameters")
+        given = parameters.get("retry_after") if isinstance(parameters, dict) else None
+        wait: float | None = float(given) if isinstance(given, int | float) else None
+        if wait is None:
+            header = headers.get("retry-after")
+            wait = float(header) if header and header.replace(".", "", 1).isdigit() else None
+        return DeliveryRetryable(f"telegram: {description}", retry_after=wait)
+    if status >= 500:
+        return DeliveryRetryable(f"telegram: {description}")
+    return DeliveryFailed(f"telegram: {code} {description}")
+
+
+class TelegramSender:
+    """Sends notifications with ``POST /bot<token>/sendMessage``."""
+
+    channels = frozenset({Channel.TELEGRAM})
+
+    def __init__(self, settings: TelegramSenderSettings) -> None:
+        self._settings = settings
+        self._http: httpx.AsyncClient | None = None
+        logging.getLogger("httpx").setLevel(max(logging.getLogger("httpx").getEffectiveLevel(), logging.WARNING))
+
+    async def start(self) -> None:
+        token = self._settings.bot_token.get_secret_value()
+        self._http = httpx.AsyncClient(
+            base_url=f"{self._settings.api_base_url.rstrip('/')}/bot{token}/",
+            timeout=httpx.Timeout(self._settings.timeout_seconds),
+        )
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        self._http = None
+
+    async def deliver(self, notification: Notification) -> Delivery:
+        if self._http is None:
+            raise DeliveryRetryable("the Telegram sender is not started")
+        target = notification.message.reply_to
+        body = telegram_send_message(
+            target.address, notification.text, target.thread, target.metadata.get("message_thread_id")
+        )
+        try:
+            response = await self._http.post("sendMessage", json=body)
+        except httpx.TransportError as exc:
+            raise DeliveryRetryable(f"telegram: {type(exc).__name__}") from None
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        if not response.is_success or not (isinstance(document, dict) and document.get("ok") is True):
+            raise telegram_failure(response.status_code, document, response.headers)
+        result = document.get("result")
+        message_id = result.get("message_id") if isinstance(result, dict) else None
+        return Delivery(provider_id=str(message_id) if message_id is not None else None)
+
+
+def _number_or_text(chat_id: str) -> int | str:
+    return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id

@@ -1,0 +1,108 @@
+"""WhatsApp Cloud API: the acknowledgement as a text message, a reply to the customer's message.
+
+``WHATSAPP_ACCESS_TOKEN`` turns the channel on. The message goes out from the business number the
+customer wrote to (the reply target's account: its phone-number id), or ``WHATSAPP_PHONE_NUMBER_ID``
+when the message names none. ``META_GRAPH_BASE_URL`` is the Graph API's versioned base URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from switchboard_common.channel_settings import optional_settings
+from switchboard_common.events.models import Channel
+from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.channels.graph_api import graph_failure
+from switchboard_notifier.settings import NotifierSettings
+
+GRAPH_BASE_URL = "https://graph.facebook.com/v21.0"
+MAX_TEXT_CHARS = 4096
+
+
+class WhatsAppSenderSettings(BaseSettings):
+    """The WhatsApp Cloud API credentials. Environment prefix ``WHATSAPP_``."""
+
+    model_config = SettingsConfigDict(env_prefix="WHATSAPP_", extra="ignore", env_file=".env", populate_by_name=True)
+
+    access_token: SecretStr = Field(description="A system-user access token with whatsapp_business_messaging.")
+    phone_number_id: str | None = Field(
+        default=None, description="Business phone-number id to send from when a message does not name one."
+    )
+    graph_base_url: str = Field(
+        default=GRAPH_BASE_URL,
+        validation_alias=AliasChoices("META_GRAPH_BASE_URL", "WHATSAPP_GRAPH_BASE_URL"),
+        description="The Graph API's versioned base URL (META_GRAPH_BASE_URL).",
+    )
+    timeout_seconds: float = Field(default=8.0, gt=0)
+
+
+def from_settings(settings: NotifierSettings) -> WhatsAppSender | None:
+    """A WhatsApp sender when ``WHATSAPP_ACCESS_TOKEN`` is set."""
+    channel = optional_settings(WhatsAppSenderSettings, "whatsapp")
+    return WhatsAppSender(channel) if channel is not None else None
+
+
+def whatsapp_text_message(to: str, text: str, reply_to_message_id: str | None) -> dict[str, Any]:
+    """The ``/messages`` body of a plain text reply."""
+    body: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "text",
+        "text": {"preview_url": False, "body": text[:MAX_TEXT_CHARS]},
+    }
+    if reply_to_message_id:
+        body["context"] = {"message_id": reply_to_message_id}
+    return body
+
+
+class WhatsAppSender:
+    """Sends notifications with the Cloud API's ``POST /{phone-number-id}/messages``."""
+
+    channels = frozenset({Channel.WHATSAPP})
+
+    def __init__(self, settings: WhatsAppSenderSettings) -> None:
+        self._settings = settings
+        self._http: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=self._settings.graph_base_url.rstrip("/") + "/",
+            timeout=httpx.Timeout(self._settings.timeout_seconds),
+            headers={"Authorization": f"Bearer {self._settings.access_token.get_secret_value()}"},
+        )
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        self._http = None
+
+    async def deliver(self, notification: Notification) -> Delivery:
+        if self._http is None:
+            raise DeliveryRetryable("the WhatsApp sender is not started")
+        target = notification.message.reply_to
+        sender = target.account or self._settings.phone_number_id
+        if not sender:
+            raise DeliveryFailed("whatsapp: no business phone-number id to send from")
+        body = whatsapp_text_message(target.address, notification.text, target.thread)
+        try:
+            response = await self._http.post(f"{sender}/messages", json=body)
+        except httpx.TransportError as exc:
+            raise DeliveryRetryable(f"whatsapp: {type(exc).__name__}") from None
+        document = _json(response)
+        if not response.is_success:
+            raise graph_failure("whatsapp", response.status_code, document, response.headers)
+        messages = document.get("messages") if isinstance(document, dict) else None
+        message_id = messages[0].get("id") if isinstance(messages, list) and messages else None
+        return Delivery(provider_id=message_id if isinstance(message_id, str) else None)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
