@@ -66,28 +66,35 @@ class KeepAliveClient:
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         payload = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
         try:
-            async with asyncio.timeout(self._timeout):
-                async with self._slots:
-                    connection = self._idle.pop() if self._idle else None
-                    if connection is None:
-                        reader, writer = await asyncio.open_connection(self._host, self._port)
-                        connection = _Connection(reader, writer)
+            async with asyncio.timeout(self._timeout), self._slots:
+                connection = self._idle.pop() if self._idle else None
+                if connection is not None:
                     try:
-                        connection.writer.write(payload)
-                        await connection.writer.drain()
-                        response, keep_alive = await self._read(connection.reader)
-                    except BaseException:
-                        connection.close()
-                        raise
-                    if keep_alive:
-                        self._idle.append(connection)
-                    else:
-                        connection.close()
-                    return response
+                        return await self._exchange(connection, payload)
+                    except (OSError, asyncio.IncompleteReadError):
+                        # The server closed this idle connection as we reused it (the keep-alive race):
+                        # nothing was answered, so the request goes once more on a fresh connection.
+                        pass
+                reader, writer = await asyncio.open_connection(self._host, self._port)
+                return await self._exchange(_Connection(reader, writer), payload)
         except TimeoutError as exc:
             raise HttpError("timeout") from exc
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             raise HttpError(type(exc).__name__) from exc
+
+    async def _exchange(self, connection: _Connection, payload: bytes) -> HttpResponse:
+        try:
+            connection.writer.write(payload)
+            await connection.writer.drain()
+            response, keep_alive = await self._read(connection.reader)
+        except BaseException:
+            connection.close()
+            raise
+        if keep_alive:
+            self._idle.append(connection)
+        else:
+            connection.close()
+        return response
 
     @staticmethod
     async def _read(reader: asyncio.StreamReader) -> tuple[HttpResponse, bool]:

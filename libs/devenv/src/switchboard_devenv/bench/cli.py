@@ -1,0 +1,99 @@
+"""``switchboard-bench``: benchmarks that print a table and write JSON (to ``bench-results/``).
+
+    switchboard-bench pipeline [--transport http|ws] [--rate 1000] [--duration 30] [--sockets 1000]
+    switchboard-bench consumers [--messages 20000]
+    switchboard-bench sockets [--count 5000]
+
+Each run starts its own broker and services (or uses ``KAFKA_BOOTSTRAP_SERVERS``), on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from switchboard_devenv.bench.harness import BenchGateway, machine, table, write_report
+
+
+def _print_pipeline(report: dict[str, Any]) -> None:
+    rows = [
+        [name, s["count"], s["p50_ms"], s["p99_ms"], s["p99_9_ms"], s["max_ms"]]
+        for name, s in report["latency"].items()
+    ]
+    print(
+        f"\npipeline over {report['transport']}: offered {report['offered_rate']}/s for {report['duration_s']}s; "
+        f"accepted {report['accepted']} of {report['offered']} ({report['accepted_rate']}/s); errors {report['errors']}; "
+        f"not routed {report['not_routed']}, not acknowledged {report['not_acknowledged']}"
+    )
+    print(table(rows, ["latency from scheduled send", "count", "p50 ms", "p99 ms", "p99.9 ms", "max ms"]))
+    names = sorted(set(report["rss_mib_at_rest"]) | set(report["rss_mib_peak"]))
+    print(
+        table(
+            [
+                [
+                    n,
+                    report["rss_mib_at_rest"].get(n, ""),
+                    report["rss_mib_peak"].get(n, ""),
+                    report["cpu_cores_used"].get(n, ""),
+                ]
+                for n in names
+            ],
+            ["process", "RSS at rest MiB", "RSS peak MiB", "CPU cores used"],
+        )
+    )
+
+
+async def _pipeline(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    from switchboard_devenv.bench import pipeline
+
+    env = {}
+    if args.transport == "ws":
+        env = {"NOTIFIER_CONVERSATION_WINDOW": "0s", "WEBCHAT_RATE_PER_SECOND": "100", "WEBCHAT_RATE_BURST": "200"}
+    gateway = await BenchGateway.start(logs, env=env, only=["intake-chat", "classifier", "dispatcher", "notifier"])
+    try:
+        if args.warmup > 0:
+            await pipeline.run(
+                gateway,
+                transport=args.transport,
+                rate=min(args.rate, 200),
+                duration=args.warmup,
+                sockets=min(args.sockets, 200),
+                drain=20,
+            )
+        return await pipeline.run(
+            gateway, transport=args.transport, rate=args.rate, duration=args.duration, sockets=args.sockets
+        )
+    finally:
+        await gateway.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="switchboard-bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    pipe = sub.add_parser("pipeline", help="open-loop chat load through the whole pipeline")
+    pipe.add_argument("--transport", choices=["http", "ws"], default="http")
+    pipe.add_argument("--rate", type=float, default=1000.0, help="messages per second offered")
+    pipe.add_argument("--duration", type=float, default=30.0, help="seconds of load")
+    pipe.add_argument("--sockets", type=int, default=1000, help="open WebSockets (ws transport)")
+    pipe.add_argument("--warmup", type=float, default=5.0, help="seconds of gentle load first (not reported)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as folder:
+        logs = Path(folder)
+        if args.command == "pipeline":
+            report = asyncio.run(_pipeline(args, logs))
+            _print_pipeline(report)
+        else:  # pragma: no cover - argparse enforces the choices
+            raise SystemExit(2)
+    report["machine"] = machine()
+    path = write_report(args.command, report, args.out)
+    print(f"\nwritten: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
