@@ -26,7 +26,8 @@ def _print_pipeline(report: dict[str, Any]) -> None:
     ]
     print(
         f"\npipeline over {report['transport']}: offered {report['offered_rate']}/s for {report['duration_s']}s; "
-        f"accepted {report['accepted']} of {report['offered']} ({report['accepted_rate']}/s); errors {report['errors']}; "
+        f"accepted {report['accepted']} of {report['offered']} ({report['accepted_rate']}/s); "
+        f"errors {report['errors']}; "
         f"not routed {report['not_routed']}, not acknowledged {report['not_acknowledged']}"
     )
     print(table(rows, ["latency from scheduled send", "count", "p50 ms", "p99 ms", "p99.9 ms", "max ms"]))

@@ -41,7 +41,7 @@ class Latency:
     def percentile_ms(self, percentile: float) -> float:
         if self.count == 0:
             return float("nan")
-        return self._histogram.get_value_at_percentile(percentile) / 1000
+        return float(self._histogram.get_value_at_percentile(percentile)) / 1000
 
     def summary(self) -> dict[str, float]:
         return {

@@ -217,7 +217,7 @@ async def _ws_load(gateway: BenchGateway, result: PipelineResult, rate: float, d
 
 async def _settle(condition: Any, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
+    while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110  (polls state other tasks update)
         await asyncio.sleep(0.2)
 
 
