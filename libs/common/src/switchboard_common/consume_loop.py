@@ -189,8 +189,14 @@ class ConsumeLoop:
 
     @property
     def is_alive(self) -> bool:
-        """The loop is iterating (not wedged in a call that never returns)."""
-        if self._task is not None and self._task.done():
+        """The loop is iterating (not wedged in a call that never returns).
+
+        A loop still connecting (Kafka unreachable at start-up) is alive but not ready: restarting the
+        process would not bring Kafka back.
+        """
+        if self._task is None:
+            return True
+        if self._task.done():
             return False
         return time.monotonic() - self.last_iteration < max(self._settings.stall_seconds, 30.0) * 2
 

@@ -236,16 +236,18 @@ def _surge(routed: RoutedMessage, state: DispatcherState, config: RoutingConfig)
         return None
     policy = config.incidents
     topic = routed.classification.topic
-    anchor, window = state.surge_window(topic, as_utc(routed.message.received_at), policy.window)
+    received_at = as_utc(routed.message.received_at)
+    window = state.surge(topic, received_at, policy.window)
+    anchor = window.newest or received_at
     if state.open_incident(topic, anchor, policy.window) is not None:
         return None
-    conversations = {c.conversation_id for c in window}
-    if as_utc(routed.message.received_at) > anchor - policy.window:
-        conversations.add(routed.message.conversation_id)
-    if len(conversations) < policy.threshold:
+    count = window.distinct
+    if received_at > anchor - policy.window and routed.message.conversation_id not in window:
+        count += 1
+    if count < policy.threshold:
         return None
     samples: list[str] = [routed.routing.case_reference]
-    for complaint in reversed(window):
+    for complaint in window.newest_first():
         if len(samples) == INCIDENT_SAMPLE_SIZE:
             break
         if complaint.case_reference not in samples:
@@ -257,7 +259,7 @@ def _surge(routed: RoutedMessage, state: DispatcherState, config: RoutingConfig)
         topic=topic,
         department=routed.routing.department,
         window_seconds=int(policy.window.total_seconds()),
-        count=len(conversations),
+        count=count,
         threshold=policy.threshold,
         sample_case_references=list(reversed(samples)),
     )

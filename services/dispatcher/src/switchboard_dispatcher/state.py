@@ -18,10 +18,12 @@ wall clock), which is also how far back a rebuild reads.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
+import bisect
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 from switchboard_common.events.models import (
     EscalationReason,
@@ -142,17 +144,22 @@ class PartitionState:
     conversations: dict[str, ConversationCase] = field(default_factory=dict)
     complaints: dict[MessageTopic, deque[Complaint]] = field(default_factory=dict)
 
-    def record(self, facts: RoutedFacts, *, now: datetime, windows: StateWindows, incidents: IncidentPolicy) -> None:
-        """Apply one routing decision (live, or replayed from ``intake.routed.v1``)."""
+    def record(
+        self, facts: RoutedFacts, *, now: datetime, windows: StateWindows, incidents: IncidentPolicy
+    ) -> Complaint | None:
+        """Apply one routing decision (live, or replayed from ``intake.routed.v1``); the complaint it added."""
         self.seen[facts.message_event_id] = facts.routed_at
+        complaint = None
         if facts.department is not None:  # recorded-only messages neither open nor extend a case
             self._record_case(facts)
             if facts.type is MessageType.COMPLAINT:
                 timeline = self.complaints.setdefault(facts.topic, deque())
-                timeline.append(Complaint(facts.received_at, facts.conversation_id, facts.case_reference))
+                complaint = Complaint(facts.received_at, facts.conversation_id, facts.case_reference)
+                timeline.append(complaint)
                 while timeline[0].at <= facts.received_at - incidents.window:
                     timeline.popleft()
         self.forget(now=now, windows=windows)
+        return complaint
 
     def _record_case(self, facts: RoutedFacts) -> None:
         assert facts.department is not None
@@ -202,6 +209,87 @@ class PartitionState:
         return None
 
 
+_AT = attrgetter("at")
+
+
+class ComplaintWindow:
+    """The complaints on one topic across the held partitions, in time order, with the distinct
+    conversations of the trailing window ``(newest - window, newest]`` kept up to date as complaints
+    come and age out: each message costs O(log n), not a scan of the window.
+
+    Complaints can arrive out of time order (partitions are processed side by side); one older than
+    the window's start is kept (for hindsight) but not counted.
+    """
+
+    def __init__(self, window: timedelta, complaints: Iterable[Complaint] = ()) -> None:
+        self._window = window
+        self._items: list[Complaint] = sorted(complaints, key=_AT)
+        self._lo = 0
+        self._counts: Counter[str] = Counter()
+        self.newest: datetime | None = None
+        if self._items:
+            self.newest = self._items[-1].at
+            limit = self.newest - window
+            self._lo = bisect.bisect_right(self._items, limit, key=_AT)
+            self._counts.update(c.conversation_id for c in self._items[self._lo :])
+
+    def advance(self, at: datetime) -> None:
+        """Move the window's end to ``at`` if that is newer than every complaint held."""
+        if self.newest is not None and at <= self.newest:
+            return
+        self.newest = at
+        limit = at - self._window
+        items, counts = self._items, self._counts
+        while self._lo < len(items) and items[self._lo].at <= limit:
+            conversation = items[self._lo].conversation_id
+            counts[conversation] -= 1
+            if counts[conversation] <= 0:
+                del counts[conversation]
+            self._lo += 1
+        if self._lo > 4096:  # what has aged out is no longer needed
+            del items[: self._lo]
+            self._lo = 0
+
+    def add(self, complaint: Complaint) -> None:
+        self.advance(complaint.at)
+        assert self.newest is not None
+        position = bisect.bisect_right(self._items, complaint.at, key=_AT)
+        self._items.insert(position, complaint)
+        if complaint.at <= self.newest - self._window:
+            self._lo += 1  # older than the window: held, not counted
+        else:
+            self._counts[complaint.conversation_id] += 1
+
+    @property
+    def distinct(self) -> int:
+        """Distinct conversations with a complaint in the window."""
+        return len(self._counts)
+
+    def __contains__(self, conversation_id: object) -> bool:
+        return conversation_id in self._counts
+
+    def newest_first(self) -> Iterator[Complaint]:
+        """The window's complaints, newest first."""
+        return (self._items[i] for i in range(len(self._items) - 1, self._lo - 1, -1))
+
+
+def surging_moments(complaints: Iterable[Complaint], policy: IncidentPolicy) -> Iterator[datetime]:
+    """Each complaint's time at which the window ending there held the threshold (one sliding pass)."""
+    ordered = sorted(complaints, key=_AT)
+    counts: Counter[str] = Counter()
+    low = 0
+    for complaint in ordered:
+        counts[complaint.conversation_id] += 1
+        while ordered[low].at <= complaint.at - policy.window:
+            gone = ordered[low].conversation_id
+            counts[gone] -= 1
+            if counts[gone] <= 0:
+                del counts[gone]
+            low += 1
+        if len(counts) >= policy.threshold:
+            yield complaint.at
+
+
 class DispatcherState:
     """The dispatcher's memory across the partitions it holds, and the incidents open on them.
 
@@ -218,32 +306,23 @@ class DispatcherState:
         self.windows = windows
         self.partitions: dict[int, PartitionState] = {}
         self.incidents: dict[MessageTopic, OpenIncident] = {}
+        self._windows_by_topic: dict[MessageTopic, ComplaintWindow] = {}
 
     def partition(self, number: int) -> PartitionState:
         return self.partitions[number]
 
-    def complaints_within(self, topic: MessageTopic, start: datetime, end: datetime) -> list[Complaint]:
-        """Complaints on ``topic`` received in ``(start, end]``, across held partitions, in time order."""
-        found = [
-            complaint
-            for partition in self.partitions.values()
-            for complaint in partition.complaints.get(topic, ())
-            if start < complaint.at <= end
-        ]
-        return sorted(found, key=lambda c: c.at)
-
-    def complaints_on(self, topic: MessageTopic) -> list[Complaint]:
-        return sorted((c for p in self.partitions.values() for c in p.complaints.get(topic, ())), key=lambda c: c.at)
-
-    def surge_window(self, topic: MessageTopic, at: datetime, window: timedelta) -> tuple[datetime, list[Complaint]]:
-        """The window that ends at the newest complaint on ``topic`` (or ``at``, if newer), and its complaints.
+    def surge(self, topic: MessageTopic, at: datetime, window: timedelta) -> ComplaintWindow:
+        """The complaint window on ``topic``, its end moved to ``at`` if that is newer than the newest complaint.
 
         Partitions are processed side by side, so a complaint can arrive after newer ones from
         another partition; the window is anchored at the newest, not at the one in hand.
         """
-        newest = max((c.at for p in self.partitions.values() for c in p.complaints.get(topic, ())), default=at)
-        anchor = max(at, newest)
-        return anchor, self.complaints_within(topic, anchor - window, anchor)
+        index = self._windows_by_topic.get(topic)
+        if index is None:
+            index = ComplaintWindow(window, (c for p in self.partitions.values() for c in p.complaints.get(topic, ())))
+            self._windows_by_topic[topic] = index
+        index.advance(at)
+        return index
 
     def open_incident(self, topic: MessageTopic, at: datetime, window: timedelta) -> OpenIncident | None:
         incident = self.incidents.get(topic)
@@ -259,9 +338,11 @@ class DispatcherState:
         raised: Incident | None = None,
     ) -> None:
         """Apply a live decision: the partition's memory, and the incident it raised or extends."""
-        self.partitions[partition].record(facts, now=now, windows=self.windows, incidents=incidents)
-        if facts.department is None or facts.type is not MessageType.COMPLAINT:
+        complaint = self.partitions[partition].record(facts, now=now, windows=self.windows, incidents=incidents)
+        if complaint is None:
             return
+        window = self.surge(facts.topic, complaint.at, incidents.window)
+        window.add(complaint)
         if raised is not None:
             detected_at = as_utc(raised.detected_at)
             self.incidents[facts.topic] = OpenIncident(raised.incident_id, facts.topic, detected_at, detected_at)
@@ -269,14 +350,8 @@ class DispatcherState:
         incident = self.incidents.get(facts.topic)
         if incident is None:
             return
-        anchor, window = self.surge_window(facts.topic, facts.received_at, incidents.window)
-        if len({c.conversation_id for c in window}) >= incidents.threshold:
-            incident.last_surge_at = max(incident.last_surge_at, anchor)
-
-    def _surging_at(self, topic: MessageTopic, at: datetime, policy: IncidentPolicy) -> bool:
-        """Whether the window ending at ``at`` held the threshold (complaints held now, in hindsight)."""
-        window = self.complaints_within(topic, at - policy.window, at)
-        return len({c.conversation_id for c in window}) >= policy.threshold
+        if window.distinct >= incidents.threshold and window.newest is not None:
+            incident.last_surge_at = max(incident.last_surge_at, window.newest)
 
     def adopt(
         self,
@@ -291,6 +366,7 @@ class DispatcherState:
         how long it lasts is worked out from the complaints now held.
         """
         self.partitions.update(rebuilt)
+        self._windows_by_topic.clear()
         latest: dict[MessageTopic, Incident] = {}
         for incident in raised:
             known = latest.get(incident.topic)
@@ -301,10 +377,10 @@ class DispatcherState:
             in_memory = self.incidents.get(topic)
             if in_memory is not None and in_memory.detected_at >= detected_at:
                 continue
-            last_surge_at = detected_at
-            for complaint in self.complaints_on(topic):
-                if complaint.at > last_surge_at and self._surging_at(topic, complaint.at, incidents):
-                    last_surge_at = complaint.at
+            held = (c for p in self.partitions.values() for c in p.complaints.get(topic, ()))
+            last_surge_at = max(
+                (at for at in surging_moments(held, incidents) if at > detected_at), default=detected_at
+            )
             self.incidents[topic] = OpenIncident(incident.incident_id, topic, detected_at, last_surge_at)
 
     def drop(self, partitions: Iterable[int]) -> None:
@@ -317,3 +393,4 @@ class DispatcherState:
         for number in partitions:
             self.partitions.pop(number, None)
         self.incidents.clear()
+        self._windows_by_topic.clear()

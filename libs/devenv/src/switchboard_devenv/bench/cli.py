@@ -72,6 +72,35 @@ async def _pipeline(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
         await gateway.stop()
 
 
+def _print_consumers(report: dict[str, Any]) -> None:
+    rows = [
+        [
+            name,
+            r["service"]["records"],
+            r["service"]["per_second"],
+            r["passthrough"]["per_second"],
+            r["ratio"],
+            r["service"]["cpu_seconds"],
+            r["passthrough"]["cpu_seconds"],
+        ]
+        for name, r in report["consumers"].items()
+    ]
+    print(f"\neach consumer alone on a pre-filled input topic ({report['messages']} events), next to a passthrough")
+    print(
+        table(rows, ["service", "records", "service msg/s", "passthrough msg/s", "ratio", "CPU s", "passthrough CPU s"])
+    )
+
+
+async def _consumers(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    from switchboard_devenv.bench import consumers
+
+    gateway = await BenchGateway.start(logs, only=[])
+    try:
+        return {"messages": args.messages, "consumers": await consumers.run(gateway, args.messages, logs)}
+    finally:
+        await gateway.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="switchboard-bench", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
@@ -82,12 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     pipe.add_argument("--duration", type=float, default=30.0, help="seconds of load")
     pipe.add_argument("--sockets", type=int, default=1000, help="open WebSockets (ws transport)")
     pipe.add_argument("--warmup", type=float, default=5.0, help="seconds of gentle load first (not reported)")
+    cons = sub.add_parser("consumers", help="each consumer's throughput against a plain passthrough")
+    cons.add_argument("--messages", type=int, default=20000)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as folder:
         logs = Path(folder)
         if args.command == "pipeline":
             report = asyncio.run(_pipeline(args, logs))
             _print_pipeline(report)
+        elif args.command == "consumers":
+            report = asyncio.run(_consumers(args, logs))
+            _print_consumers(report)
         else:  # pragma: no cover - argparse enforces the choices
             raise SystemExit(2)
     report["machine"] = machine()
