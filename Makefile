@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --frozen
 
-.PHONY: help bootstrap run test test-fast lint format typecheck schemas topics kafka clean
+.PHONY: help bootstrap run test test-fast lint format typecheck schemas topics kafka helm test-chart test-image clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,15 @@ topics: bootstrap  ## create or update the topics of the plan on KAFKA_BOOTSTRAP
 
 kafka: bootstrap  ## run a development Kafka broker alone, in the foreground
 	$(UV) switchboard-kafka run --dir .cache/kafka
+
+helm:  ## build the pinned helm (go install via the Go module proxy) into ~/.cache/switchboard/tools
+	@scripts/install-helm >/dev/null
+
+test-chart: bootstrap helm  ## lint, render and validate the Helm chart, and its behaviour tests (no broker)
+	$(UV) pytest tests/deploy -m "not kafka and not image_build"
+
+test-image: bootstrap  ## build the classifier image with buildah (no Docker daemon), run it, ask its health (minutes)
+	SWITCHBOARD_IMAGE_BUILD=1 $(UV) pytest tests/deploy/test_container_image.py -m image_build
 
 clean:  ## remove caches and the local gateway's data
 	rm -rf .cache .pytest_cache .mypy_cache .ruff_cache
