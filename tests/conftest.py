@@ -35,6 +35,10 @@ class Gateway:
         return self.services["intake-chat"].url
 
     @property
+    def phone_url(self) -> str:
+        return self.services["intake-phone"].url
+
+    @property
     def chat_ws(self) -> str:
         return self.chat_url.replace("http://", "ws://") + "/v1/webchat/ws"
 
@@ -67,10 +71,16 @@ def gateway_env(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def gateway(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Gateway]:
+def gateway_env_extra() -> dict[str, str]:
+    """Environment added to every service of the ``gateway``; a test module overrides it (channel credentials)."""
+    return {}
+
+
+@pytest.fixture
+async def gateway(kafka_bootstrap: str, tmp_path: Path, gateway_env_extra: dict[str, str]) -> AsyncIterator[Gateway]:
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"e{uuid.uuid4().hex[:10]}.")
     names = await create_plan_topics(kafka)
-    env = gateway_env(kafka)
+    env = gateway_env(kafka, **gateway_env_extra)
     services = {
         name: ServiceProcess(name, module, port=free_port(), env=env, log_dir=tmp_path).start()
         for name, module in SERVICES.items()
