@@ -58,7 +58,8 @@ async def acknowledge(msg, classified_as: Language = Language.EN) -> Notificatio
 async def test_a_voicemail_is_acknowledged_as_a_voicemail():
     sent = await acknowledge(phone_message(MessageKind.VOICEMAIL))
     assert sent.text == (
-        "Hello, we received your voicemail. Case SB-TST-REF-001: our Logistics team will get back to you within 24 hours."
+        "Hello, we received your voicemail. Case SB-TST-REF-001: "
+        "our Logistics team will get back to you within 24 hours."
     )
 
 

@@ -138,18 +138,19 @@ def main(argv: list[str] | None = None) -> int:
                     }
                 )
             )
+            dev_data = "" if args.data == parser.get_default("data") else f" --dev-data {data}"
             phone_lines = (
                 f"  Phone webhooks (Twilio):       {phone.url}/v1/phone/twilio/voice, .../sms\n"
-                "  Be a caller:                   uv run switchboard-phone-sim voicemail --language zh-Hans "
-                "--team logistics\n"
-                f"  SMS sent to callers:           {data / 'sms-outbox.jsonl'}\n"
+                f"  Be a caller:                   uv run switchboard-phone-sim{dev_data} voicemail "
+                "--language zh-Hans --team logistics\n"
+                f"  SMS sent to callers:           {data / 'sms-outbox.jsonl'} (Twilio API stand-in {twilio_api.url})\n"
             )
         print(
             "\nSwitchboard is running.\n"
             f"  Web chat (open in a browser):  {chat.url}/\n"
             f"  Chat HTTP API:                 {chat.url}/docs\n"
             + phone_lines
-            + "".join(f"  {p.name:<30} {p.url}/readyz  {p.url}/metrics\n" for p in processes)
+            + "".join(f"  {p.name:<30} {p.url}/readyz  {p.url}/metrics\n" for p in processes if p is not twilio_api)
             + f"  Logs:                          {logs}\n"
             f"  Topics:   export KAFKA_BOOTSTRAP_SERVERS={bootstrap}; uv run switchboard-ops tail dept.logistics.v1\n"
             "Ctrl-C stops everything.",

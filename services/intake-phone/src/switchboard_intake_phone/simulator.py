@@ -29,7 +29,10 @@ import httpx
 from switchboard_intake_phone.ivr import IvrConfig, load_ivr_config
 from switchboard_intake_phone.twilio_signature import SIGNATURE_HEADER, twilio_signature
 
-DEFAULT_CALLER = "+14155550100"
+
+def _new_caller() -> str:
+    """A fresh number per run: the notifier acknowledges one conversation at most once per 10 minutes."""
+    return f"+1415555{secrets.randbelow(10_000):04d}"
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Line:
     number: str
     twilio_api_url: str | None
     client: httpx.Client
+    attempts_before: int = 0
 
     def post(self, url: str, params: dict[str, str]) -> httpx.Response:
         signature = twilio_signature(self.auth_token, url, params.items())
@@ -56,8 +60,12 @@ class Line:
 
 
 def _say(document: ElementTree.Element) -> None:
-    for say in document.iter("Say"):
-        print(f"  🔊 [{say.get('language')}] {say.text}")
+    """What the caller hears before the call moves on (a prompt after <Record> plays only on silence)."""
+    for verb in document:
+        for say in [verb] if verb.tag == "Say" else verb.findall("Say") if verb.tag == "Gather" else []:
+            print(f"  🔊 [{say.get('language')}] {say.text}")
+        if verb.tag in ("Record", "Dial", "Enqueue"):
+            return
 
 
 def _parse(response: httpx.Response) -> ElementTree.Element:
@@ -76,7 +84,8 @@ def _keys(ivr: IvrConfig, language: str | None, team: str | None) -> tuple[str |
 
 def call(line: Line, args: argparse.Namespace, *, leave_voicemail: bool) -> str:
     ivr = load_ivr_config(args.ivr_file)
-    language_key, team_key = _keys(ivr, args.language, args.team)
+    language = args.language or ivr.greeting_language(line.number, args.country).value
+    language_key, team_key = _keys(ivr, language, args.team)
     call_sid = "CA" + secrets.token_hex(16)
     base = {
         "AccountSid": line.account_sid,
@@ -182,9 +191,27 @@ def sms(line: Line, args: argparse.Namespace) -> str:
     return str(args.caller)
 
 
+def _attempts(line: Line) -> list[dict[str, object]]:
+    """Every send the REST API stand-in received (empty when talking to something else)."""
+    if not line.twilio_api_url:
+        return []
+    response = line.client.get(f"{line.twilio_api_url}/standin/attempts")
+    return response.json() if response.status_code == 200 else []
+
+
+def _refused(line: Line, number: str, since: int) -> str | None:
+    for attempt in _attempts(line)[since:]:
+        form = attempt.get("form")
+        status = attempt.get("status")
+        if isinstance(form, dict) and form.get("To") == number and isinstance(status, int) and 400 <= status < 500:
+            return f"HTTP {status} (a number that cannot receive SMS is recorded as failed, not retried)"
+    return None
+
+
 def wait_for_sms(line: Line, number: str, since: int, timeout: float) -> None:
     if not line.twilio_api_url:
         return
+    since_attempts = line.attempts_before
     url = f"{line.twilio_api_url}/2010-04-01/Accounts/{line.account_sid}/Messages.json"
     print(f"⏳ waiting up to {timeout:.0f} s for the SMS acknowledgement to {number} ...")
     started = time.monotonic()
@@ -194,8 +221,16 @@ def wait_for_sms(line: Line, number: str, since: int, timeout: float) -> None:
         if len(messages) > since:
             print(f"📩 after {time.monotonic() - started:.1f} s: {messages[0]['body']}")
             return
+        refused = _refused(line, number, since_attempts)
+        if refused:
+            print(f"🚫 the SMS API refused the acknowledgement to {number}: {refused}")
+            return
         time.sleep(0.5)
-    print("no SMS yet: see the notifier's log and `switchboard-ops tail notify.acks.v1`", file=sys.stderr)
+    print(
+        "no SMS: a conversation acknowledged within the last 10 minutes gets no second one "
+        "(NOTIFIER_CONVERSATION_WINDOW); otherwise see `switchboard-ops tail notify.acks.v1`",
+        file=sys.stderr,
+    )
 
 
 def _sent_count(line: Line, number: str) -> int:
@@ -214,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--account-sid", help="the Twilio account SID (default: dev data)")
     parser.add_argument("--number", help="our number the caller calls (default: dev data)")
     parser.add_argument("--twilio-api", help="the Twilio REST API stand-in to read the SMS from (default: dev data)")
-    parser.add_argument("--caller", default=DEFAULT_CALLER, help="the caller's number (E.164)")
+    parser.add_argument("--caller", default=_new_caller(), help="the caller's number (E.164); a new one by default")
     parser.add_argument("--country", default="US", help="the caller's country (Twilio's FromCountry)")
     parser.add_argument("--wait", type=float, default=90.0, help="seconds to wait for the SMS acknowledgement")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -264,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             client=client,
         )
         before = _sent_count(line, args.caller)
+        line.attempts_before = len(_attempts(line))
         if args.command == "sms":
             number = sms(line, args)
         else:
