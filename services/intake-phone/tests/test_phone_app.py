@@ -241,3 +241,33 @@ async def test_without_credentials_the_phone_routes_answer_404(start_phone_app, 
     async with start_phone_app(settings) as app:
         assert (await app.twilio.sms(CALLER, "hello")).status_code == 404
         assert (await app.client.post(f"{app.url}/v1/phone/pbx/events", content=b"{}")).status_code == 404
+
+
+async def test_any_replica_answers_any_step_of_a_call(start_phone_app, kafka_settings):
+    call = Call()
+    async with (
+        start_phone_app(phone_settings(kafka_settings, "replica-a")) as a,
+        start_phone_app(phone_settings(kafka_settings, "replica-b")) as b,
+    ):
+
+        def on(app: PhoneApp, url: str | None) -> str:
+            assert url is not None
+            return url.replace(a.url, app.url).replace(b.url, app.url)
+
+        menu = await a.twilio.twiml("/voice", call.params(CallStatus="ringing"))
+        gather = menu.find("Gather")
+        assert gather is not None
+        teams = await b.twilio.twiml(on(b, gather.get("action")), call.params(Digits="3"))  # 繁體中文 on B
+        gather = teams.find("Gather")
+        assert gather is not None
+        destination = await a.twilio.twiml(on(a, gather.get("action")), call.params(Digits="1"))  # orders on A
+        record = destination.find("Record")
+        assert record is not None
+        await b.twilio.post(
+            on(b, record.get("recordingStatusCallback")), {**call.recording(), "RecordingStatus": "completed"}
+        )
+        await a.twilio.post(on(a, record.get("transcribeCallback")), a.twilio.transcription(call, "訂單還沒到"))
+        messages = await a.messages(1, settle=4)
+    assert [(m.text.new_content, m.routing_hints.department, m.routing_hints.language) for m in messages] == [
+        ("訂單還沒到", "orders", Language.ZH_HANT)
+    ]
