@@ -137,3 +137,29 @@ async def test_a_caller_who_hangs_up_in_the_menu_is_called_back(gateway, phone: 
     assert case.kind is MessageKind.CALLBACK_REQUEST
     [sms] = await sms_to(phone, "+14155550166")
     assert sms["body"].startswith("Sorry we missed your call.") and case.case_reference in sms["body"]
+
+
+async def test_rate_limits_and_server_errors_of_the_sms_api_are_retried_without_a_duplicate(gateway, phone: Phone):
+    phone.twilio.fail_next(429, count=2, retry_after=1)
+    phone.twilio.fail_next(500)
+    caller = "+14155550155"
+    assert (await phone.webhooks.sms(caller, "Where is my parcel? Tracking SF1234567890123")).status_code == 200
+
+    [sms] = await sms_to(phone, caller, settle=5)
+    assert find_case_references(sms["body"])
+    assert [a["status"] for a in phone.twilio.attempts] == [429, 429, 500, 201]
+    records = await read_topic(gateway.kafka, gateway.names("notify.acks.v1"), count=1, timeout=30, settle=3)
+    [ack] = decode_all(records, ACK_RECORDED)
+    assert (ack.outcome, ack.attempts) == (AckOutcome.SENT, 4)
+
+
+async def test_a_caller_whose_number_cannot_receive_sms_is_recorded_as_failed(gateway, phone: Phone):
+    landline = "+15005550009"  # the stand-in answers as Twilio does for a landline: error 21614
+    assert (await phone.webhooks.sms(landline, "Please call me about my refund")).status_code == 200
+
+    records = await read_topic(gateway.kafka, gateway.names("notify.acks.v1"), count=1, timeout=60, settle=5)
+    [ack] = decode_all(records, ACK_RECORDED)
+    assert ack.outcome is AckOutcome.FAILED
+    assert ack.reason is not None and "21614" in ack.reason
+    assert len(phone.twilio.attempts) == 1
+    assert phone.twilio.sent_to(landline) == []
