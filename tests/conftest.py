@@ -35,6 +35,10 @@ class Gateway:
         return self.services["intake-chat"].url
 
     @property
+    def phone_url(self) -> str:
+        return self.services["intake-phone"].url
+
+    @property
     def chat_ws(self) -> str:
         return self.chat_url.replace("http://", "ws://") + "/v1/webchat/ws"
 

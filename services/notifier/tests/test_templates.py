@@ -72,13 +72,14 @@ def test_languages_without_templates_fall_back_to_the_default():
 def test_a_channel_variant_overrides_the_text_for_that_channel(tmp_path: Path):
     source = (Path(__file__).parents[1] / "src/switchboard_notifier/config/templates.yaml").read_text()
     variant = source.replace(
-        "  en:\n    greeting:",
-        '  en:\n    channels:\n      sms:\n        ack: "Case {case_reference}: received."\n    greeting:',
+        "    channels:\n",
+        '    channels:\n      telegram:\n        ack: "Case {case_reference}: received."\n',
+        1,
     )
     path = tmp_path / "templates.yaml"
     path.write_text(variant)
     templates = AckTemplates.load(path)
-    assert templates.render("ack", Language.EN, CONTENT, Channel.SMS) == "Case SB-7K3-M9Q-XDZ: received."
+    assert templates.render("ack", Language.EN, CONTENT, Channel.TELEGRAM) == "Case SB-7K3-M9Q-XDZ: received."
     assert templates.render("ack", Language.EN, CONTENT, Channel.EMAIL).startswith("Hello,")
 
 

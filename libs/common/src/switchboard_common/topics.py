@@ -30,6 +30,7 @@ CHAT_OUTBOUND = "chat.outbound.v1"
 CASE_UPDATES = "case.updates.v1"
 ESCALATIONS = "escalations.v1"
 INCIDENTS = "incidents.v1"
+PHONE_CALLBACKS = "phone.callbacks.v1"
 DLQ_SUFFIX = ".dlq"
 
 _DEPARTMENT_NAME = re.compile(r"^[a-z][a-z0-9_]{1,48}$")

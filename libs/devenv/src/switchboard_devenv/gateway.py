@@ -3,7 +3,10 @@
     switchboard-dev [--data DIR] [--chat-port 8000]
 
 Starts a real Kafka broker (jars from Maven Central, cached), creates the topics from the plan, starts
-every service as its own process, and prints where to talk to it. Ctrl-C stops everything. Logs are
+every service as its own process, and prints where to talk to it. The phone channel runs against
+local stand-ins: ``switchboard-phone-sim`` plays a Twilio caller (it reads ``DIR/phone.json`` and
+the generated auth token), and a stand-in for Twilio's REST API receives the SMS acknowledgements
+(``DIR/sms-outbox.jsonl``). Ctrl-C stops everything. Logs are
 in ``DIR/logs``; the broker's data stays in ``DIR/kafka`` so a restart keeps the conversations.
 Set ``KAFKA_BOOTSTRAP_SERVERS`` to use an existing cluster instead of the local broker.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import json
 import os
 import secrets
 import signal
@@ -31,15 +35,33 @@ from switchboard_devenv.wechat_line_dev import WeChatLineStandIns
 
 
 def service_ports(first_port: int) -> dict[str, int]:
-    """The public service gets ``first_port``; the others follow from ``first_port + 101``."""
-    ports, internal = {}, first_port + 101
+    """Public services get ``first_port`` onwards (intake-chat first); the others follow from ``first_port + 101``."""
+    ports, public, internal = {}, first_port, first_port + 101
     for service in SERVICES:
-        if service.name == "intake-chat":
-            ports[service.name] = first_port
+        if service.public:
+            ports[service.name] = public
+            public += 1
         else:
             ports[service.name] = internal
             internal += 1
     return ports
+
+
+TWILIO_API_PORT_OFFSET = 100  # the stand-in for Twilio's REST API: first_port + 100
+DEV_PHONE_NUMBER = "+18005550123"  # the number the simulated callers call
+
+
+def phone_env(data: Path, twilio_api_url: str) -> dict[str, str]:
+    """Credentials of the local phone channel: Twilio's webhooks and SMS go to local stand-ins."""
+    account_file = data / "twilio.account"
+    if not account_file.exists():
+        account_file.write_text("AC" + secrets.token_hex(16))
+    return {
+        "TWILIO_ACCOUNT_SID": account_file.read_text().strip(),
+        "TWILIO_AUTH_TOKEN": _secret(data / "twilio.token"),
+        "TWILIO_API_BASE_URL": twilio_api_url,
+        "PBX_WEBHOOK_SECRET": _secret(data / "pbx.secret"),
+    }
 
 
 def _secret(path: Path) -> str:
@@ -86,6 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     ports = service_ports(args.chat_port)
     standins = WeChatLineStandIns(data).start(chat_url=f"http://127.0.0.1:{ports['intake-chat']}")
     env |= standins.env()
+    twilio_api = ServiceProcess(
+        "twilio-api",
+        "switchboard_devenv.twilio_api",
+        port=args.chat_port + TWILIO_API_PORT_OFFSET,
+        env={},
+        log_dir=logs,
+    )
+    env |= phone_env(data, twilio_api.url)
+    twilio_api.env |= env | {"SMS_OUTBOX": str(data / "sms-outbox.jsonl")}
+    processes.append(twilio_api.start())
     for service in SERVICES:
         if importlib.util.find_spec(service.module) is None:
             print(f"  (skipping {service.name}: not installed)")
@@ -99,11 +131,32 @@ def main(argv: list[str] | None = None) -> int:
         for process in processes:
             process.wait_ready(90)
         chat = next(p for p in processes if p.name == "intake-chat")
+        phone = next((p for p in processes if p.name == "intake-phone"), None)
+        phone_lines = ""
+        if phone is not None:
+            (data / "phone.json").write_text(
+                json.dumps(
+                    {
+                        "phone_url": phone.url,
+                        "twilio_api_url": twilio_api.url,
+                        "account_sid": env["TWILIO_ACCOUNT_SID"],
+                        "number": DEV_PHONE_NUMBER,
+                    }
+                )
+            )
+            dev_data = "" if args.data == parser.get_default("data") else f" --dev-data {data}"
+            phone_lines = (
+                f"  Phone webhooks (Twilio):       {phone.url}/v1/phone/twilio/voice, .../sms\n"
+                f"  Be a caller:                   uv run switchboard-phone-sim{dev_data} voicemail "
+                "--language zh-Hans --team logistics\n"
+                f"  SMS sent to callers:           {data / 'sms-outbox.jsonl'} (Twilio API stand-in {twilio_api.url})\n"
+            )
         print(
             "\nSwitchboard is running.\n"
             f"  Web chat (open in a browser):  {chat.url}/\n"
             f"  Chat HTTP API:                 {chat.url}/docs\n"
-            + "".join(f"  {p.name:<30} {p.url}/readyz  {p.url}/metrics\n" for p in processes)
+            + phone_lines
+            + "".join(f"  {p.name:<30} {p.url}/readyz  {p.url}/metrics\n" for p in processes if p is not twilio_api)
             + standins.banner()
             + simulated.banner
             + f"  Logs:                          {logs}\n"

@@ -14,6 +14,7 @@ from switchboard_notifier.channels import (
     line,
     messenger,
     slack,
+    sms,
     telegram,
     webchat,
     wechat,
@@ -36,6 +37,7 @@ SENDER_FACTORIES: list[Callable[[NotifierSettings], ChannelSender | None]] = [
     whatsapp.from_settings,
     messenger.from_settings,
     telegram.from_settings,
+    sms.from_settings,
 ]
 
 

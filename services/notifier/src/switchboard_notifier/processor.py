@@ -305,8 +305,8 @@ class NotifierProcessor(Processor):
         message = entry.message
         routed = entry.routed
         language = self._templates.pick_language(
+            message.routing_hints.language,  # the customer's explicit choice (IVR keypad) first
             routed.classification.language if routed else None,
-            message.routing_hints.language,
             guess_language(message.text.new_content, message.language_hint),
         )
         if routed is not None and routed.routing.resolution_due_at is not None:
@@ -323,7 +323,11 @@ class NotifierProcessor(Processor):
         )
         kind = entry.kind
         channel = message.reply_to.channel
-        text = self._templates.render(kind.value, language, content, channel)
+        # A text for the kind of contact where the templates have one ("ack_voicemail": "we received your
+        # voicemail"), else the kind's general text.
+        specific = f"{kind.value}_{message.kind.value}"
+        key = specific if self._templates.has(specific, language, channel) else kind.value
+        text = self._templates.render(key, language, content, channel)
         subject_key = f"{kind.value}_subject"
         subject = (
             self._templates.render(subject_key, language, content, channel)

@@ -137,6 +137,14 @@ class MessageText(EventModel):
     truncated: bool = False
 
 
+class TranscriptStatus(StrEnum):
+    """For a recording (a voicemail): whether the message text is its transcript."""
+
+    TRANSCRIBED = "transcribed"
+    FAILED = "failed"
+    MISSING = "missing"
+
+
 class Attachment(EventModel):
     """Metadata of an attachment; the content itself never travels on Kafka."""
 
@@ -148,6 +156,11 @@ class Attachment(EventModel):
     url: str | None = Field(default=None, description="Provider URL of the media, where the provider hosts it.")
     duration_seconds: float | None = None
     rejected_reason: str | None = Field(default=None, description="Why the content was not accepted.")
+    transcript: TranscriptStatus | None = Field(
+        default=None,
+        description="Recordings only: transcribed (the message text is the transcript), failed (the provider could "
+        "not transcribe it) or missing (no transcript arrived in time; it may follow as a follow-up message).",
+    )
 
 
 class ThreadInfo(EventModel):

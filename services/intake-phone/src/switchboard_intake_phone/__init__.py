@@ -1,0 +1,1 @@
+"""Switchboard phone intake: voice and SMS webhooks (Twilio format), IVR, voicemail, missed calls, PBX webhook."""

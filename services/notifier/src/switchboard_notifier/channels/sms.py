@@ -1,0 +1,150 @@
+"""SMS through Twilio's Messages REST API: acknowledgements for phone and SMS customers.
+
+One POST per notification (``/2010-04-01/Accounts/{sid}/Messages.json``, basic auth with the account
+SID and auth token). How Twilio's answers are taken:
+
+* 201: sent (Twilio accepted it for delivery); the message SID is the provider id;
+* 429 and 5xx, and network errors: :class:`DeliveryRetryable` (the notifier backs off, honouring
+  ``Retry-After``); 401/403 too: credentials are fixed by an operator, and the acknowledgement waits;
+* errors that mean the number cannot receive SMS (invalid, not a mobile, unreachable, opted out with
+  STOP, a region not enabled) and every other 4xx: :class:`DeliveryFailed`, recorded as failed and
+  never retried. A withheld or malformed caller number fails at once, without a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import httpx
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from switchboard_common.events.models import Channel
+from switchboard_common.pii import mask_handle
+from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.settings import NotifierSettings
+
+log = logging.getLogger(__name__)
+
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+MAX_BODY_CHARS = 1600  # Twilio's limit for one message (it splits it into segments itself)
+
+# Twilio error codes that mean this recipient cannot get an SMS from us: never retried.
+UNREACHABLE = {
+    21211: "invalid 'To' phone number",
+    21214: "'To' phone number cannot be reached",
+    21217: "phone number does not appear to be valid",
+    21408: "sending to this region is not enabled",
+    21610: "the recipient replied STOP (unsubscribed)",
+    21612: "the 'To' number cannot be reached on this route",
+    21614: "'To' number is not a mobile number",
+    21635: "'To' number cannot receive SMS (landline)",
+}
+
+
+class TwilioSmsSettings(BaseSettings):
+    """The SMS channel. Environment prefix ``TWILIO_``; without an account SID and auth token it is off."""
+
+    model_config = SettingsConfigDict(env_prefix="TWILIO_", extra="ignore", env_file=".env")
+
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    from_number: str | None = Field(
+        default=None,
+        description="Sender: a phone number, or a Messaging Service SID (MG...). Unset: the number the customer "
+        "called or texted.",
+    )
+    api_base_url: str = Field(default="https://api.twilio.com", description="Twilio's REST API (a stand-in in tests).")
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+def from_settings(settings: NotifierSettings) -> TwilioSmsSender | None:
+    sms = TwilioSmsSettings()
+    if not sms.account_sid or sms.auth_token is None:
+        return None
+    return TwilioSmsSender(sms)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "").strip()
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+class TwilioSmsSender:
+    """Sends notifications as SMS (for customers who reached us by phone or by SMS)."""
+
+    channels = frozenset({Channel.SMS, Channel.PHONE})
+
+    def __init__(self, settings: TwilioSmsSettings, client: httpx.AsyncClient | None = None) -> None:
+        assert settings.account_sid is not None
+        assert settings.auth_token is not None
+        self._settings = settings
+        self._url = f"{settings.api_base_url.rstrip('/')}/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
+        self._auth = httpx.BasicAuth(settings.account_sid, settings.auth_token.get_secret_value())
+        self._client = client
+        self._owns_client = client is None
+
+    async def start(self) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self._settings.timeout_seconds))
+
+    async def stop(self) -> None:
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None
+
+    def _form(self, notification: Notification) -> dict[str, str]:
+        reply = notification.message.reply_to
+        if not E164.match(reply.address):
+            raise DeliveryFailed("sms_unreachable: the customer's number is withheld or not a phone number")
+        sender = self._settings.from_number or reply.account
+        form = {"To": reply.address, "Body": notification.text[:MAX_BODY_CHARS]}
+        if sender.startswith("MG"):
+            form["MessagingServiceSid"] = sender
+        elif E164.match(sender):
+            form["From"] = sender
+        else:
+            raise DeliveryFailed(f"sms_no_sender: {sender!r} is not a phone number; set TWILIO_FROM_NUMBER")
+        return form
+
+    async def deliver(self, notification: Notification) -> Delivery:
+        form = self._form(notification)
+        if self._client is None:
+            await self.start()
+        assert self._client is not None
+        try:
+            response = await self._client.post(self._url, data=form, auth=self._auth)
+        except httpx.HTTPError as exc:
+            raise DeliveryRetryable(f"twilio unreachable: {exc!r}") from exc
+        if response.status_code in (200, 201):
+            body = response.json()
+            return Delivery(provider_id=body.get("sid"), details={"status": str(body.get("status", ""))})
+        code, message = self._error(response)
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise DeliveryRetryable(f"twilio {status} (code {code}): {message}", retry_after=_retry_after(response))
+        if status in (401, 403):
+            log.error("Twilio refused the SMS credentials", extra={"status": status, "code": code})
+            raise DeliveryRetryable(f"twilio {status} (code {code}): check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        if code in UNREACHABLE:
+            log.info(
+                "number cannot receive SMS",
+                extra={"code": code, "recipient": mask_handle(form["To"])},
+            )
+            raise DeliveryFailed(f"sms_unreachable: twilio {code}: {UNREACHABLE[code]}")
+        raise DeliveryFailed(f"sms_rejected: twilio {status} (code {code}): {message}")
+
+    @staticmethod
+    def _error(response: httpx.Response) -> tuple[int | None, str]:
+        try:
+            body = response.json()
+        except ValueError:
+            return None, response.text[:200]
+        if not isinstance(body, dict):
+            return None, str(body)[:200]
+        code = body.get("code")
+        return (code if isinstance(code, int) else None), str(body.get("message", ""))[:300]
