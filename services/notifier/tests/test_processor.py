@@ -255,3 +255,18 @@ async def test_the_generic_ack_speaks_the_language_the_customer_wrote_in(clock):
     [chat] = chat_messages(list(await notifier.tick()))
     assert chat.language is Language.ZH_HANT
     assert "案件編號" in chat.text
+
+
+def test_retries_back_off_exponentially_with_jitter_and_honour_retry_after():
+    from switchboard_notifier.ack_state import retry_delay
+
+    second = timedelta(seconds=1)
+    cap = timedelta(minutes=5)
+    assert retry_delay(1, second, cap, None, jitter=1.0) == second
+    assert retry_delay(4, second, cap, None, jitter=1.0) == timedelta(seconds=8)
+    assert retry_delay(4, second, cap, None, jitter=0.5) == timedelta(seconds=4)
+    assert retry_delay(30, second, cap, None, jitter=1.0) == cap
+    assert retry_delay(1, second, cap, 30.0, jitter=0.5) == timedelta(seconds=30)
+    delays = {retry_delay(3, second, cap, None) for _ in range(50)}
+    assert len(delays) > 1
+    assert all(timedelta(seconds=2) <= d <= timedelta(seconds=4) for d in delays)

@@ -6,6 +6,7 @@ Topics are created by the project from this plan, never by broker auto-creation.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -209,15 +210,40 @@ async def ensure_topics(kafka: KafkaSettings, specs: list[TopicSpec], timeout_ms
             )
             report.configs_updated.extend(s.name for s in present)
         report.unchanged.extend(s.name for s in present if s.name not in raise_to)
+        if missing or raise_to:
+            await _wait_until_visible(admin, specs, timeout_ms / 1000)
     finally:
         await admin.close()
     return report
 
 
-async def _describe_partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
+async def _wait_until_visible(admin: AIOKafkaAdminClient, specs: list[TopicSpec], timeout_s: float) -> None:
+    """Until the cluster's metadata shows every topic with (at least) its planned partitions, so that
+    whoever runs next (services after the Helm hook) finds the plan in place."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        counts = await _describe_partitions(admin, [s.name for s in specs])
+        short = [s.name for s in specs if counts.get(s.name, 0) < s.partitions]
+        if not short:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TopicPlanError(f"topics not visible with their partitions after {timeout_s:.0f}s: {short[:5]}")
+        await asyncio.sleep(0.3)
+
+
+async def _describe_partitions(admin: AIOKafkaAdminClient, topics: list[str], attempts: int = 20) -> dict[str, int]:
+    """Partition counts of the topics that exist. A topic that exists but cannot be described yet (its
+    leader is still being elected right after creation) is asked about again, never taken for missing."""
     listed = set(await admin.list_topics())
     wanted = [t for t in topics if t in listed]
-    if not wanted:
-        return {}
-    described: list[dict[str, Any]] = await admin.describe_topics(wanted)
-    return {d["topic"]: len(d["partitions"]) for d in described if not d.get("error_code")}
+    counts: dict[str, int] = {}
+    for _ in range(attempts):
+        if not wanted:
+            return counts
+        described: list[dict[str, Any]] = await admin.describe_topics(wanted)
+        failing = {d["topic"]: d.get("error_code") for d in described if d.get("error_code") or not d["partitions"]}
+        counts |= {d["topic"]: len(d["partitions"]) for d in described if d["topic"] not in failing}
+        wanted = list(failing)
+        if wanted:
+            await asyncio.sleep(0.5)
+    raise TopicPlanError(f"could not describe existing topics: {wanted}")

@@ -8,6 +8,7 @@ partition is assigned.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -115,9 +116,14 @@ def suppression(
     return None
 
 
-def retry_delay(attempts: int, initial: timedelta, maximum: timedelta, retry_after: float | None) -> timedelta:
-    """Exponential backoff (the provider's Retry-After wins when it is longer)."""
-    delay: timedelta = min(maximum, initial * (2 ** max(0, attempts - 1)))
+def retry_delay(
+    attempts: int, initial: timedelta, maximum: timedelta, retry_after: float | None, jitter: float | None = None
+) -> timedelta:
+    """Jittered exponential backoff: between half and all of ``initial * 2**(attempts-1)`` (capped), so
+    that deliveries failing together do not retry together; the provider's Retry-After wins when longer."""
+    ceiling: timedelta = min(maximum, initial * (2 ** max(0, attempts - 1)))
+    share = random.uniform(0.5, 1.0) if jitter is None else jitter
+    delay = ceiling * share
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))
     return delay
