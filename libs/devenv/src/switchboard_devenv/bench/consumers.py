@@ -8,7 +8,6 @@ passthrough baseline drains the same input in the same run the same way.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 import uuid
@@ -184,8 +183,8 @@ async def _drain(gateway: BenchGateway, run: str, service: str, count: int, log_
         await admin.start()
         await admin.create_topics([NewTopic(target, 6, 1)])
         await admin.close()
-        process = subprocess.Popen(
-            [
+        process = await asyncio.create_subprocess_exec(
+            *[
                 sys.executable,
                 "-m",
                 "switchboard_devenv.bench.passthrough",
@@ -207,9 +206,9 @@ async def _drain(gateway: BenchGateway, run: str, service: str, count: int, log_
         cpu_used = (cpu_seconds(pid) or 0.0) - cpu_before
         if run.endswith("passthrough"):
             process.terminate()
-            process.wait(30)
+            await asyncio.wait_for(process.wait(), 30)
         else:
-            service_process.stop()
+            await asyncio.to_thread(service_process.stop)
     span = max(last - first, 1e-3)
     return {
         "records": seen,
