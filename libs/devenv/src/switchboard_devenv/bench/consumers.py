@@ -8,6 +8,7 @@ passthrough baseline drains the same input in the same run the same way.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 import uuid
