@@ -99,3 +99,9 @@ def test_a_language_missing_a_required_text_is_rejected(tmp_path: Path):
     )
     with pytest.raises(TemplateError, match="generic_ack"):
         AckTemplates.load(path)
+
+
+def test_an_empty_topic_phrase_leaves_no_space_before_the_full_stop():
+    text = TEMPLATES.render("ack", Language.EN, replace(CONTENT, topic=MessageTopic.OTHER))
+    assert "message." in text
+    assert " ." not in text

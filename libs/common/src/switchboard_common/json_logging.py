@@ -78,3 +78,7 @@ def configure_logging(service: str, level: str = "INFO", json_format: bool = Tru
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # HTTP clients log every request URL at INFO; some provider APIs carry credentials in the URL
+    # (a bot token in the path, an access_token in the query), which must never reach a log line.
+    for noisy in ("httpx", "httpcore", "slack_sdk.web.async_base_client", "slack_sdk.web.base_client"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -179,9 +179,11 @@ class AckTemplates:
 
 _CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
 _SPACE_BETWEEN_CJK = re.compile(f"(?<=[{_CJK}])\\s+(?=[{_CJK}])")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+(?=[.,!?;:])")
 
 
 def tidy(text: str) -> str:
-    """Collapse the line breaks YAML folding leaves; no spaces between Chinese characters."""
-    collapsed = " ".join(text.split())
+    """Collapse the line breaks YAML folding leaves and the space an empty placeholder leaves before
+    punctuation; no spaces between Chinese characters."""
+    collapsed = _SPACE_BEFORE_PUNCTUATION.sub("", " ".join(text.split()))
     return _SPACE_BETWEEN_CJK.sub("", collapsed)
