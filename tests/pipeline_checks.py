@@ -9,7 +9,7 @@ from switchboard_common.events import ACK_RECORDED, CASE_OPENED, CHAT_OUTBOUND, 
 from switchboard_common.events.models import AckOutcome
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
-from switchboard_devenv.kafka_testing import decode_all, read_topic
+from switchboard_devenv.kafka_testing import decode_valid, read_topic
 
 TEXTS = [
     "我的快递已经三天没有更新物流信息了，请帮忙查一下",
@@ -58,11 +58,11 @@ async def collect(kafka: KafkaSettings, names: TopicNames, expected: set[str], t
     """Read the pipeline's outputs until every expected message is acknowledged, then a little longer."""
 
     def all_acked(records: list) -> bool:
-        ids = {m.in_reply_to for m in decode_all(records, CHAT_OUTBOUND)}
+        ids = {m.in_reply_to for m in decode_valid(records, CHAT_OUTBOUND)}
         return expected <= ids
 
     outbound = await read_topic(kafka, names("chat.outbound.v1"), until=all_acked, timeout=timeout, settle=3)
-    routed = decode_all(
+    routed = decode_valid(
         await read_topic(kafka, names("intake.routed.v1"), count=len(expected), timeout=30, settle=1), MESSAGE_ROUTED
     )
     departments = {r.routing.department for r in routed if r.routing.department}
@@ -70,13 +70,13 @@ async def collect(kafka: KafkaSettings, names: TopicNames, expected: set[str], t
     for department in sorted(departments):
         want = sum(1 for r in routed if r.routing.department == department)
         records = await read_topic(kafka, names.department(department), count=want, timeout=30, settle=0.5)
-        cases.update(c.message_event_id for c in decode_all(records, CASE_OPENED))
-    acks = decode_all(
+        cases.update(c.message_event_id for c in decode_valid(records, CASE_OPENED))
+    acks = decode_valid(
         await read_topic(kafka, names("notify.acks.v1"), count=len(expected), timeout=30, settle=1), ACK_RECORDED
     )
     return Outcome(
         routed=collections.Counter(r.message.event_id for r in routed),
         department_cases=cases,
-        acknowledged=collections.Counter(m.in_reply_to for m in decode_all(outbound, CHAT_OUTBOUND)),
+        acknowledged=collections.Counter(m.in_reply_to for m in decode_valid(outbound, CHAT_OUTBOUND)),
         ack_records=collections.Counter(a.message_event_id for a in acks if a.outcome is AckOutcome.SENT),
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from switchboard_common.events.envelope import ConsumedRecord, EventSpec, OutgoingRecord, decode_event
+from switchboard_common.events.envelope import ConsumedRecord, EventSpec, InvalidMessage, OutgoingRecord, decode_event
 from switchboard_common.partition_reader import to_consumed
 from switchboard_common.producer import EventProducer
 from switchboard_common.settings import KafkaSettings
@@ -88,3 +88,14 @@ async def read_topic(
 def decode_all(records: Sequence[ConsumedRecord], spec: EventSpec[Any]) -> list[Any]:
     """The typed data of every record (raises if any record is invalid)."""
     return [decode_event(r, [spec]).data for r in records]
+
+
+def decode_valid(records: Sequence[ConsumedRecord], spec: EventSpec[Any]) -> list[Any]:
+    """The typed data of the records that are valid events of ``spec``; the others are skipped."""
+    found = []
+    for record in records:
+        try:
+            found.append(decode_event(record, [spec]).data)
+        except InvalidMessage:
+            continue
+    return found
