@@ -159,12 +159,11 @@ def decode_event(record: ConsumedRecord, specs: Sequence[EventSpec[Any]]) -> Eve
     if content_type is not None and not content_type.startswith(CONTENT_TYPE):
         raise InvalidMessage(f"unsupported content-type {content_type!r}")
     try:
-        body = orjson.loads(record.value)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidMessage(f"value is not valid JSON: {exc}") from None
-    try:
-        data = spec.model.model_validate(body)
+        # Parsing and validating in one pass (pydantic's JSON parser) costs half of parsing to dicts first.
+        data = spec.model.model_validate_json(record.value)
     except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise InvalidMessage(f"value is not valid JSON: {exc.errors()[0]['msg']}") from None
         raise InvalidMessage(f"value does not match {spec.model.__name__}: {_summarise(exc)}") from None
     raw_time = record.header("ce_time")
     try:
