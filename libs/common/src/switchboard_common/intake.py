@@ -83,7 +83,7 @@ def install_kafka_unavailable_handler(app: FastAPI) -> None:
     @app.exception_handler(KafkaUnavailable)
     async def _unavailable(request: Request, exc: KafkaUnavailable) -> JSONResponse:
         UNAVAILABLE.inc()
-        log.warning("answering 503: Kafka unavailable", extra={"path": request.url.path})
+        log.warning("answering 503: Kafka unavailable", extra={"path": request.url.path, "error": str(exc)[:300]})
         return JSONResponse(
             status_code=503,
             content={

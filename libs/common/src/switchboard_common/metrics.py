@@ -15,6 +15,9 @@ KAFKA_PRODUCE_SECONDS = Histogram(
     "Time from send to the last acknowledgement of a publish.",
     buckets=LATENCY_BUCKETS,
 )
+KAFKA_PRODUCER_RECYCLES = Counter(
+    "switchboard_kafka_producer_recycles_total", "Producers replaced after repeated Kafka errors (a stuck state)."
+)
 CONSUMED = Counter("switchboard_consumed_records_total", "Records processed by the consume loop.", ["topic"])
 DEAD_LETTERED = Counter(
     "switchboard_dead_lettered_records_total", "Records sent to a dead-letter topic.", ["topic", "cause"]

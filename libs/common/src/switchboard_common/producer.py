@@ -12,10 +12,18 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from switchboard_common.events.envelope import OutgoingRecord
-from switchboard_common.metrics import KAFKA_PRODUCE_FAILURES, KAFKA_PRODUCE_SECONDS, KAFKA_PRODUCED
+from switchboard_common.metrics import (
+    KAFKA_PRODUCE_FAILURES,
+    KAFKA_PRODUCE_SECONDS,
+    KAFKA_PRODUCED,
+    KAFKA_PRODUCER_RECYCLES,
+)
 from switchboard_common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+
+RECYCLE_AFTER_ERRORS = 20
+"""Kafka errors in a row (not timeouts) after which the producer is replaced."""
 
 
 class KafkaUnavailable(Exception):
@@ -41,6 +49,8 @@ class EventProducer:
         self._transactional_id = transactional_id
         self._producer: AIOKafkaProducer | None = None
         self._started = False
+        self._failures_since_success = 0
+        self._recycling: asyncio.Task[None] | None = None
         self.last_success: float | None = None
         self.last_failure: float | None = None
 
@@ -78,6 +88,9 @@ class EventProducer:
         self._started = True
 
     async def stop(self) -> None:
+        if self._recycling is not None:
+            self._recycling.cancel()
+            await asyncio.gather(self._recycling, return_exceptions=True)
         if not self._started or self._producer is None:
             return
         self._started = False
@@ -104,10 +117,43 @@ class EventProducer:
         except (TimeoutError, KafkaError) as exc:
             self.last_failure = time.monotonic()
             KAFKA_PRODUCE_FAILURES.inc()
+            if isinstance(exc, KafkaError):
+                self._failures_since_success += 1
+                if self._transactional_id is None and self._failures_since_success >= RECYCLE_AFTER_ERRORS:
+                    self._schedule_recycle(exc)
             raise KafkaUnavailable(f"Kafka did not acknowledge {len(records)} record(s): {exc!r}") from exc
+        self._failures_since_success = 0
         self.last_success = time.monotonic()
         KAFKA_PRODUCED.inc(len(records))
         KAFKA_PRODUCE_SECONDS.observe(time.perf_counter() - started)
+
+    def _schedule_recycle(self, cause: BaseException) -> None:
+        """Replace the aiokafka producer in the background; sends fail fast (503) until it is back.
+
+        After a broker outage an idempotent producer can be left in an error state (a sequence or
+        producer-id error) in which every later send fails at once; a new producer starts clean.
+        """
+        if self._recycling is not None and not self._recycling.done():
+            return
+        log.warning("replacing the Kafka producer after repeated errors", extra={"error": repr(cause)[:300]})
+        KAFKA_PRODUCER_RECYCLES.inc()
+        self._recycling = asyncio.create_task(self._recycle())
+
+    async def _recycle(self) -> None:
+        old, self._producer, self._started = self._producer, None, False
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old.stop(), self._settings.send_timeout_s)
+        delay = 0.5
+        while True:
+            try:
+                await self.start()
+                self._failures_since_success = 0
+                return
+            except (TimeoutError, KafkaError, OSError) as exc:
+                log.warning("Kafka producer not back yet", extra={"error": repr(exc)[:300]})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     async def ping(self, timeout: float = 3.0) -> bool:
         """Whether the cluster answers a metadata request now."""
