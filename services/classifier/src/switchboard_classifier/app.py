@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from switchboard_classifier.classifier import Classifier, load_rules_classifier
+from switchboard_classifier.classifier import Classifier, load_classifier
 from switchboard_classifier.processor import ClassifierProcessor
 from switchboard_classifier.settings import SERVICE, ClassifierSettings
 from switchboard_common.health import HealthChecks
@@ -13,9 +13,11 @@ from switchboard_common.topics import TopicNames
 
 
 def create_app(settings: ClassifierSettings | None = None, classifier: Classifier | None = None) -> FastAPI:
-    """The service app; the classifier is built from the settings (an invalid taxonomy fails here, at start-up)."""
+    """The service app; the classifier is built from the settings (an invalid taxonomy or model fails here)."""
     settings = settings or ClassifierSettings()
-    classifier = classifier or load_rules_classifier(settings.taxonomy_path)
+    classifier = classifier or load_classifier(
+        settings.taxonomy_path, settings.model_path, use_model=settings.use_model
+    )
     health = HealthChecks()
     processor = ClassifierProcessor(classifier, TopicNames(settings.kafka.topic_prefix))
     runtime = ConsumerRuntime(
