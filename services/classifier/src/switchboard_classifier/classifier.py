@@ -121,7 +121,7 @@ class RulesClassifier:
 
         found = tally(self._rulebook.scan(normalised))
         features = TextFeatures(length=len(normalised), shouting=self._shouting(whole))
-        decision = self._decide(whole, found, features, guess.language)
+        decision = self._decide(whole, normalised, found, features, guess.language)
         return Classification(
             language=guess.language,
             type=decision.type,
@@ -136,7 +136,9 @@ class RulesClassifier:
             evidence=[guess.evidence, *decision.evidence],
         )
 
-    def _decide(self, whole: str, found: Evidence, features: TextFeatures, language: Language) -> Decision:
+    def _decide(
+        self, whole: str, normalised: str, found: Evidence, features: TextFeatures, language: Language
+    ) -> Decision:
         return decide(found, features, self._taxonomy.scoring, language)
 
     def _shouting(self, text: str) -> bool:
@@ -155,12 +157,14 @@ class HybridClassifier(RulesClassifier):
         self.model = model
         self._name = f"rules/{taxonomy.name}+model/{model.label}"
 
-    def _decide(self, whole: str, found: Evidence, features: TextFeatures, language: Language) -> Decision:
+    def _decide(
+        self, whole: str, normalised: str, found: Evidence, features: TextFeatures, language: Language
+    ) -> Decision:
         scoring = self._taxonomy.scoring
         rules = decide(found, features, scoring, language)
         if features.length == 0:  # nothing to read (an attachment alone): the rules' low-confidence guess, to triage
             return replace(rules, evidence=["model:abstained:no-text", *rules.evidence])
-        prediction = self.model.predict(whole)
+        prediction = self.model.predict_normalised(normalised, shouting=self.model.featuriser.is_shouting(whole))
         return combine(found, rules, prediction, features, scoring, self._taxonomy.combination, language)
 
 

@@ -155,10 +155,12 @@ def _not_request_probability(
     topic_total = found.total(Dimension.TOPIC)
     if features.length <= scoring.no_request_max_chars and topic_total == 0:
         against += found.total(Dimension.NO_REQUEST)  # pleasantries alone, in a short message
-    for_request = (
+    for_request = (  # a request names a type or topic; someone at risk, in a hurry or angry has a problem
         sum(score for label, score in type_scores.items() if label != MessageType.NON_ACTIONABLE.value)
         + topic_total
         + found.total(Dimension.URGENT)
+        + found.total(Dimension.STATED_URGENCY)
+        + found.total(Dimension.ANGER)
     )
     blended = _blend(
         prediction["request"],

@@ -32,6 +32,8 @@ _TOKENS = re.compile(
     r"|(?P<bang>!{2,})"
     r"|(?P<mark>[!?])"
 )
+_WORD_CACHE_SIZE = 50_000
+"""Words whose features are remembered: English is mostly the same few thousand words."""
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00b4": "'"})
@@ -43,7 +45,7 @@ class FeatureSpec:
 
     han: tuple[int, ...] = (1, 2, 3)
     words: tuple[int, ...] = (1, 2)
-    chars: tuple[int, ...] = (3, 4, 5)
+    chars: tuple[int, ...] = (3, 4)
     traditional_to_simplified: bool = True
     shouting_min_letters: int = 12
     shouting_ratio: float = 0.8
@@ -78,52 +80,76 @@ class Featuriser:
 
     def __init__(self, spec: FeatureSpec) -> None:
         self.spec = spec
+        self._word_grams: dict[str, tuple[str, ...]] = {}
         self._to_simplified: Callable[[str], str] | None = (
             opencc.OpenCC("t2s").convert if spec.traditional_to_simplified else None
         )
 
     def prepare(self, text: str) -> str:
         """The form n-grams are taken from: NFKC, lower case, simplified script, digits folded, single spaces."""
-        prepared = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
-        if self._to_simplified is not None and not prepared.isascii():
-            prepared = self._to_simplified(prepared)
-        prepared = _DIGIT.sub("0", _LONG_NUMBER.sub("#", prepared))
-        return _SPACES.sub(" ", prepared).strip()
+        return self._fold(unicodedata.normalize("NFKC", text).translate(_QUOTES).lower())
+
+    def _fold(self, lowered: str) -> str:
+        if self._to_simplified is not None and not lowered.isascii():
+            lowered = self._to_simplified(lowered)
+        if _DIGIT.search(lowered) is not None:
+            lowered = _DIGIT.sub("0", _LONG_NUMBER.sub("#", lowered))
+        return _SPACES.sub(" ", lowered).strip()
 
     def features(self, text: str) -> list[str]:
-        """The distinct features of ``text``."""
+        """The distinct features of ``text``, in no particular order."""
+        return self.features_of_normalised(
+            unicodedata.normalize("NFKC", text).translate(_QUOTES).lower(), shouting=self.is_shouting(text)
+        )
+
+    def features_of_normalised(self, normalised: str, *, shouting: bool) -> list[str]:
+        """The features of text already in NFKC, lower case, with straight quotes (see ``rulebook.normalise``).
+
+        ``shouting`` is :meth:`is_shouting` of the text as written (capitals are gone once lower-cased).
+        """
         spec = self.spec
-        prepared = self.prepare(text)
+        prepared = self._fold(normalised)
         found: list[str] = [_length_feature(len(prepared), spec.lengths)]
-        if self._shouting(text):
+        if shouting:
             found.append("shape:shouting")
         words: list[str] = []
+        word_grams = self._word_grams
         for match in _TOKENS.finditer(prepared):
             kind = match.lastgroup
             token = match.group()
             if kind == "han":
                 size = len(token)
                 for n in spec.han:
-                    found.extend(token[i : i + n] for i in range(size - n + 1))
+                    found.extend([token[i : i + n] for i in range(size - n + 1)])
             elif kind == "word":
                 words.append(token)
-                marked = f"<{token}>"
-                size = len(marked)
-                for n in spec.chars:
-                    if size > n:
-                        found.extend("c:" + marked[i : i + n] for i in range(size - n + 1))
+                grams = word_grams.get(token)
+                if grams is None:
+                    grams = self._grams_of_word(token)
+                found.extend(grams)
             elif kind == "bang":
                 found.append("shape:!!")
             else:
                 found.append("shape:" + token)
-        if words:
-            if 1 in spec.words:
-                found.extend("w:" + w for w in words)
-            if 2 in spec.words:
-                found.extend(f"b:{a} {b}" for a, b in pairwise(words))
-        return list(dict.fromkeys(found))
+        if len(words) > 1 and 2 in spec.words:
+            found.extend([f"b:{a} {b}" for a, b in pairwise(words)])
+        return list(set(found))
 
-    def _shouting(self, text: str) -> bool:
+    def _grams_of_word(self, word: str) -> tuple[str, ...]:
+        """A word's own features (the word, its character n-grams), remembered for the next message."""
+        marked = f"<{word}>"
+        size = len(marked)
+        # Character n-grams are unprefixed: words, bigrams and shapes carry a prefix, Han n-grams cannot collide.
+        grams = [marked[i : i + n] for n in self.spec.chars if size > n for i in range(size - n + 1)]
+        if 1 in self.spec.words:
+            grams.append("w:" + word)
+        result = tuple(grams)
+        if len(self._word_grams) < _WORD_CACHE_SIZE:
+            self._word_grams[word] = result
+        return result
+
+    def is_shouting(self, text: str) -> bool:
+        """Written mostly in capitals (as the spec counts them)."""
         upper = len(_UPPER.findall(text))
         if upper < self.spec.shouting_min_letters:
             return False

@@ -138,23 +138,29 @@ class LinearModel:
         return len(self._rows)
 
     def predict(self, text: str) -> Prediction:
-        features = self.featuriser.features(text)
+        """Every head's probabilities for ``text`` as written."""
+        return self._predict(self.featuriser.features(text))
+
+    def predict_normalised(self, normalised: str, *, shouting: bool) -> Prediction:
+        """The same for text the rules already normalised (see ``Featuriser.features_of_normalised``)."""
+        return self._predict(self.featuriser.features_of_normalised(normalised, shouting=shouting))
+
+    def _predict(self, features: list[str]) -> Prediction:
         rows = self._rows
         known = [row for row in map(rows.get, features) if row is not None]
         if known:
             summed = self._weights[known].sum(axis=0, dtype=np.int32)
-            scores = (summed * self._scales * (1.0 / math.sqrt(len(features))) + self._bias).tolist()
+            scores = summed * self._scales * (1.0 / math.sqrt(len(features))) + self._bias
         else:
-            scores = self._bias.tolist()
-        heads = {name: _softmax(head, scores[head.start : head.stop]) for name, head in self.heads.items()}
+            scores = self._bias
+        # One exp for every head: scores are sums of bounded weights, far from overflowing a float64.
+        exps: list[float] = np.exp(np.clip(scores, -500.0, 500.0)).tolist()
+        heads = {}
+        for name, head in self.heads.items():
+            part = exps[head.start : head.stop]
+            total = sum(part)
+            heads[name] = HeadPrediction(head.labels, tuple(e / total for e in part))
         return Prediction(heads=heads, known_features=len(known), features=len(features))
-
-
-def _softmax(head: Head, scores: list[float]) -> HeadPrediction:
-    top = max(scores)
-    exps = [math.exp(s - top) for s in scores]
-    total = sum(exps)
-    return HeadPrediction(head.labels, tuple(e / total for e in exps))
 
 
 def load_model(path: Path | None = None) -> LinearModel:
