@@ -143,6 +143,11 @@ class Combination(_Strict):
         le=1.0,
         description="Model probability of anger from which the customer is angry (rules also can say so).",
     )
+    topics_routed_by_type: list[MessageTopic] = Field(
+        default_factory=lambda: [MessageTopic.PRODUCT, MessageTopic.OTHER],
+        description="Topics the routing rules leave to the type: only for these does the type's probability "
+        "count in the confidence.",
+    )
     priority_threshold: float = Field(
         default=0.6,
         gt=0.0,
