@@ -143,6 +143,18 @@ def test_confidence_is_that_of_the_least_sure_routing_decision(decide_with):
     assert result.confidence == pytest.approx(0.3, abs=0.01)
 
 
+def test_the_type_counts_in_the_confidence_only_where_the_topic_leaves_routing_to_it(decide_with):
+    unsure_type = {"inquiry": 0.4, "complaint": 0.35}
+    by_topic = decide_with(
+        "the thing from last week", prediction(request=SURE_REQUEST, type=unsure_type, topic={"order": 0.9})
+    )
+    by_type = decide_with(
+        "the thing from last week", prediction(request=SURE_REQUEST, type=unsure_type, topic={"other": 0.9})
+    )
+    assert by_topic.confidence == pytest.approx(0.9, abs=0.02)  # inquiry or complaint, orders owns it
+    assert by_type.confidence == pytest.approx(0.4, abs=0.02)  # product or after-sales depends on the type
+
+
 def test_an_undetermined_language_lowers_confidence(decide_with):
     model = prediction(request=SURE_REQUEST, type={"inquiry": 0.9}, topic={"product": 0.9})
     english = decide_with("zzkx vrom", model, Language.EN)
