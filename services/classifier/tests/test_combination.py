@@ -84,6 +84,15 @@ def test_the_models_not_a_request_makes_a_message_non_actionable(decide_with):
     assert (result.type, result.topic) == (MessageType.NON_ACTIONABLE, MessageTopic.OTHER)
 
 
+def test_a_message_that_is_doubtfully_a_request_goes_to_triage_rather_than_being_dropped(decide_with, taxonomy):
+    result = decide_with(
+        "zzkx vrom", prediction(request={"not_request": 0.55}, type={"inquiry": 0.9}, topic={"product": 0.9})
+    )
+    assert result.type is MessageType.INQUIRY
+    assert result.confidence <= 1.0 - taxonomy.combination.not_request_threshold < 0.45
+    assert "request:doubtful" in result.evidence
+
+
 def test_an_urgent_marker_makes_a_message_urgent_and_keeps_it_from_being_non_actionable(decide_with):
     result = decide_with(
         "我的信用卡被盗刷了", prediction(request={"not_request": 0.99}, priority={"low": 0.99}), Language.ZH_HANS

@@ -114,6 +114,9 @@ def combine(
 
     routed_by_type = topic in settings.topics_routed_by_type
     confidence = routing_confidence(type_probability if routed_by_type else None, topic_probability, not_request)
+    if not_request >= 0.5:  # more likely no request, not likely enough to drop: a person should look (triage)
+        confidence = min(confidence, 1.0 - settings.not_request_threshold)
+        evidence.append("request:doubtful")
     return Decision(
         type=message_type,
         topic=topic,

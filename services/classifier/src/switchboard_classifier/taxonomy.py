@@ -133,9 +133,10 @@ class Combination(_Strict):
     )
     not_request_threshold: float = Field(
         default=0.6,
-        gt=0.0,
+        ge=0.5,
         le=1.0,
-        description="Probability of 'not a customer request' from which a message is non-actionable.",
+        description="Probability of 'not a customer request' from which a message is non-actionable; a message "
+        "between 0.5 and this keeps its type with a confidence of at most 1 minus this (to triage).",
     )
     anger_threshold: float = Field(
         default=0.5,
