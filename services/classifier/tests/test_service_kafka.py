@@ -127,6 +127,12 @@ async def test_the_service_app_classifies_with_the_packaged_model_reports_ready_
                     await asyncio.sleep(0.1)
             assert ready.json()["checks"] == {f"loop:{settings.group_id}": True}
             assert (await client.get("/healthz")).status_code == 200
+            metrics = (await client.get("/metrics")).text
+            assert (
+                f'switchboard_classifier_info{{classifier="rules/switchboard-default-v1+model/{model.label}"}}'
+                in metrics
+            )
+            assert 'switchboard_classifier_messages_total{topic="logistics",type="inquiry"}' in metrics
 
     (classified,) = decode_all(outputs, MESSAGE_CLASSIFIED)
     assert classified.classification.language is Language.ZH_HANT
