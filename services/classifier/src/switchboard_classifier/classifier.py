@@ -168,11 +168,6 @@ class HybridClassifier(RulesClassifier):
         return combine(found, rules, prediction, features, scoring, self._taxonomy.combination, language)
 
 
-def load_rules_classifier(taxonomy_path: Path | None = None) -> RulesClassifier:
-    """The rules classifier of a taxonomy file (the packaged one without a path); invalid files fail here."""
-    return RulesClassifier(load_taxonomy(taxonomy_path))
-
-
 def load_classifier(
     taxonomy_path: Path | None = None, model_path: Path | None = None, *, use_model: bool = True
 ) -> RulesClassifier:

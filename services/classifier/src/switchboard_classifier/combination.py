@@ -73,7 +73,7 @@ def combine(
             priority=Priority.LOW,
             sentiment=rules.sentiment,
             confidence=_bounded(confidence, language, scoring),
-            evidence=[*evidence, *rules.evidence],
+            evidence=[*evidence, *_keyword_evidence(rules)],
         )
 
     type_scores = {t.value: type_tally.scores.get(t.value, 0.0) for t in ACTIONABLE_TYPES}
@@ -123,7 +123,7 @@ def combine(
         priority=priority,
         sentiment=sentiment,
         confidence=_bounded(confidence, language, scoring),
-        evidence=[*evidence, *(e for e in rules.evidence if e not in _RULES_ONLY_GUESSES)],
+        evidence=[*evidence, *_keyword_evidence(rules)],
     )
 
 
@@ -138,6 +138,11 @@ def routing_confidence(type_probability: float | None, topic_probability: float,
     """
     least = min(topic_probability, 1.0 - not_request)
     return least if type_probability is None else min(least, type_probability)
+
+
+def _keyword_evidence(rules: Decision) -> list[str]:
+    """What the rules found, without the guesses they make when deciding alone."""
+    return [e for e in rules.evidence if e not in _RULES_ONLY_GUESSES]
 
 
 def _decisive_type(decisive_labels: set[str], at_risk: bool) -> MessageType | None:
