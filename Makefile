@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --frozen
 
-.PHONY: help bootstrap run test test-fast lint format typecheck schemas topics kafka helm test-chart test-image clean
+.PHONY: help bootstrap run test test-fast lint format typecheck schemas topics kafka helm test-chart test-image train evaluate bench bench-classifier clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,17 @@ test-chart: bootstrap helm  ## lint, render and validate the Helm chart, and its
 
 test-image: bootstrap  ## build the classifier image with buildah (no Docker daemon), run it, ask its health (minutes)
 	SWITCHBOARD_IMAGE_BUILD=1 $(UV) pytest tests/deploy/test_container_image.py -m image_build
+
+train: bootstrap  ## retrain the classifier's model into its package (corpora from SWITCHBOARD_CORPUS_DIR if present)
+	$(UV) switchboard-classifier-train
+
+evaluate: bootstrap  ## the classifier's quality on its evaluation split, rules + model and rules alone
+	$(UV) switchboard-classifier-evaluate services/classifier/training/data/eval/*.jsonl
+	$(UV) switchboard-classifier-evaluate --rules-only services/classifier/training/data/eval/*.jsonl
+
+bench-classifier: bootstrap  ## the classifier's speed: hot path per core, then end to end through a local broker
+	$(UV) switchboard-classifier-bench
+	$(UV) switchboard-classifier-bench --e2e
 
 clean:  ## remove caches and the local gateway's data
 	rm -rf .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""Fixtures of the classifier's tests: the packaged taxonomy compiled once, intake messages as adapters publish them."""
+"""Fixtures of the classifier's tests: the service's classifier (packaged taxonomy and model) built once,
+the rules alone beside it, intake messages as adapters publish them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from switchboard_classifier.classifier import ClassificationInput, RulesClassifier
+from switchboard_classifier.classifier import ClassificationInput, HybridClassifier, RulesClassifier
+from switchboard_classifier.model import LinearModel, load_model
 from switchboard_classifier.taxonomy import Taxonomy, load_taxonomy
 from switchboard_common.events import MESSAGE_RECEIVED, OutgoingRecord, encode_event
 from switchboard_common.events.envelope import new_traceparent
@@ -35,12 +37,24 @@ def taxonomy() -> Taxonomy:
 
 
 @pytest.fixture(scope="session")
-def classifier(taxonomy: Taxonomy) -> RulesClassifier:
+def model() -> LinearModel:
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def classifier(taxonomy: Taxonomy, model: LinearModel) -> HybridClassifier:
+    """The classifier the service runs: the packaged taxonomy's rules and the packaged model."""
+    return HybridClassifier(taxonomy, model)
+
+
+@pytest.fixture(scope="session")
+def rules_classifier(taxonomy: Taxonomy) -> RulesClassifier:
+    """The taxonomy's rules alone."""
     return RulesClassifier(taxonomy)
 
 
 @pytest.fixture(scope="session")
-def classify(classifier: RulesClassifier) -> Classify:
+def classify(classifier: HybridClassifier) -> Classify:
     """``classify(text, **fields of ClassificationInput)``."""
 
     def run(text: str, **fields: Any) -> Classification:

@@ -99,7 +99,7 @@ def test_the_taxonomy_setting_of_the_service_applies(tmp_path):
 
     packaged = outputs(run_cli(tmp_path, [line]))[0]
     configured = outputs(run_cli(tmp_path, [line], {"CLASSIFIER_TAXONOMY_PATH": str(custom)}))[0]
-    assert packaged["topic"] == "other"
+    assert packaged["topic"] != "promotion"
     assert (configured["topic"], configured["department"]) == ("promotion", "marketing")
 
 

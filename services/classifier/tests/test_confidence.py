@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from switchboard_classifier.classifier import ClassificationInput
 from switchboard_common.events.models import Channel
 from switchboard_common.routing import MessageFacts, load_routing_config, route
 
@@ -27,10 +28,19 @@ def test_clear_evidence_gives_confidence_above_the_routing_threshold(classify, m
         assert classify(text).confidence >= min_confidence, text
 
 
-def test_more_evidence_gives_more_confidence(classify):
+def test_more_keyword_evidence_gives_the_rules_more_confidence(rules_classifier):
+    def classify(text):
+        return rules_classifier.classify(ClassificationInput(text=text))
+
     little = classify("refund")
     more = classify("The shoes arrived damaged, I want to return them and get a refund")
     assert 0 < little.confidence < more.confidence
+
+
+def test_a_message_that_could_be_about_several_things_has_less_confidence_than_a_clear_one(classify):
+    clear = classify("I want to return these shoes for a refund")
+    unclear = classify("hi, about my thing from last week")
+    assert unclear.confidence < clear.confidence
 
 
 def test_conflicting_evidence_lowers_confidence(classify):
@@ -55,4 +65,5 @@ def test_every_decision_names_its_evidence(classify):
     result = classify("快递三天了还没到")
     assert result.evidence[0].startswith("language:zh-Hans")
     assert "topic:logistics:delivery:快递" in result.evidence
-    assert result.model.startswith("rules/")
+    assert result.model.startswith("rules/switchboard-default-v1+model/switchboard-ngram-")
+    assert any(e.startswith("model:topic:logistics=") for e in result.evidence)

@@ -48,8 +48,8 @@ def test_it_consumes_intake_messages_under_the_topic_prefix(processor):
     assert processor.inputs == {"acme.intake.messages.v1": [MESSAGE_RECEIVED]}
 
 
-async def test_a_message_is_classified_onto_intake_classified_with_its_own_intake_position(
-    processor, intake_message, intake_record
+async def test_a_message_is_classified_by_rules_and_model_onto_intake_classified_with_its_own_intake_position(
+    processor, intake_message, intake_record, model
 ):
     message = intake_message("wx-1", "我的快递三天了还没到，订单号 202311241234567", conversation="conv-9")
     source = intake_record(NAMES, message)
@@ -70,6 +70,7 @@ async def test_a_message_is_classified_onto_intake_classified_with_its_own_intak
     assert classified.classified_at == CLASSIFIED_AT
     assert classified.classification.topic is MessageTopic.LOGISTICS
     assert classified.classification.entities.order_numbers == ["202311241234567"]
+    assert classified.classification.model == f"rules/switchboard-default-v1+model/{model.label}"
 
 
 async def test_the_same_message_always_gets_the_same_classified_event_id(processor, intake_message, intake_record):

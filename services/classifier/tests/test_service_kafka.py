@@ -110,8 +110,8 @@ async def test_intake_messages_are_classified_in_place_and_invalid_records_are_d
         assert where == positions[ce_id]
 
 
-async def test_the_service_app_classifies_reports_ready_and_commits_under_its_group(
-    kafka_settings: KafkaSettings, kafka_topics: TopicNames, intake_message, intake_record
+async def test_the_service_app_classifies_with_the_packaged_model_reports_ready_and_commits_under_its_group(
+    kafka_settings: KafkaSettings, kafka_topics: TopicNames, intake_message, intake_record, model
 ):
     settings = ClassifierSettings(kafka=kafka_settings, consumer=consumer_settings("classifier-app-test"))
     app = create_app(settings)
@@ -127,9 +127,16 @@ async def test_the_service_app_classifies_reports_ready_and_commits_under_its_gr
                     await asyncio.sleep(0.1)
             assert ready.json()["checks"] == {f"loop:{settings.group_id}": True}
             assert (await client.get("/healthz")).status_code == 200
+            metrics = (await client.get("/metrics")).text
+            assert (
+                f'switchboard_classifier_info{{classifier="rules/switchboard-default-v1+model/{model.label}"}}'
+                in metrics
+            )
+            assert 'switchboard_classifier_messages_total{topic="logistics",type="inquiry"}' in metrics
 
     (classified,) = decode_all(outputs, MESSAGE_CLASSIFIED)
     assert classified.classification.language is Language.ZH_HANT
+    assert classified.classification.model == f"rules/switchboard-default-v1+model/{model.label}"
     (source,) = await read_topic(kafka_settings, kafka_topics("intake.messages.v1"), count=1)
     committed = AIOKafkaConsumer(group_id=settings.group_id, **kafka_settings.client_kwargs())
     await committed.start()

@@ -1,21 +1,26 @@
-"""The classifier interface and the rules classifier behind it.
+"""The classifier interface, the rules classifier and the rules-plus-model classifier the service runs.
 
 A :class:`Classifier` turns a :class:`ClassificationInput` into a
-:class:`~switchboard_common.events.models.Classification`. The rules classifier decides from the
-taxonomy file alone; a trained model can later sit beside it behind the same interface.
+:class:`~switchboard_common.events.models.Classification`. Both classifiers share what must be
+exact: language, entities, masking, automated messages, and the taxonomy's keyword evidence. The
+:class:`RulesClassifier` decides from that evidence alone; the :class:`HybridClassifier` adds the
+trained model (:mod:`switchboard_classifier.model`) and decides with both
+(:mod:`switchboard_classifier.combination`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from switchboard_classifier.combination import combine
 from switchboard_classifier.entities import extract_entities, merge
 from switchboard_classifier.masking import mask_contacts
+from switchboard_classifier.model import LinearModel, load_model
 from switchboard_classifier.rulebook import Rulebook, normalise
-from switchboard_classifier.scoring import TextFeatures, decide
+from switchboard_classifier.scoring import Decision, Evidence, TextFeatures, decide, tally
 from switchboard_classifier.taxonomy import Taxonomy, load_taxonomy
 from switchboard_common.events.models import (
     AutomatedReason,
@@ -84,6 +89,10 @@ class RulesClassifier:
     def name(self) -> str:
         return self._name
 
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return self._taxonomy
+
     def classify(self, item: ClassificationInput) -> Classification:
         whole = f"{item.subject}\n{item.text}" if item.subject else item.text
         normalised = normalise(whole)
@@ -106,16 +115,13 @@ class RulesClassifier:
                 masked_subject=masked_subject,
                 masked_text=masked_text,
                 confidence=1.0,
-                model=self._name,
+                model=self.name,
                 evidence=[f"automated:{item.automated.value}", guess.evidence],
             )
 
-        decision = decide(
-            self._rulebook.scan(normalised),
-            TextFeatures(length=len(normalised), shouting=self._shouting(whole)),
-            self._taxonomy.scoring,
-            guess.language,
-        )
+        found = tally(self._rulebook.scan(normalised))
+        features = TextFeatures(length=len(normalised), shouting=self._shouting(whole))
+        decision = self._decide(whole, normalised, found, features, guess.language)
         return Classification(
             language=guess.language,
             type=decision.type,
@@ -126,9 +132,14 @@ class RulesClassifier:
             masked_subject=masked_subject,
             masked_text=masked_text,
             confidence=decision.confidence,
-            model=self._name,
+            model=self.name,
             evidence=[guess.evidence, *decision.evidence],
         )
+
+    def _decide(
+        self, whole: str, normalised: str, found: Evidence, features: TextFeatures, language: Language
+    ) -> Decision:
+        return decide(found, features, self._taxonomy.scoring, language)
 
     def _shouting(self, text: str) -> bool:
         scoring = self._taxonomy.scoring
@@ -138,6 +149,35 @@ class RulesClassifier:
         return upper / (upper + len(_LOWER.findall(text))) >= scoring.shouting_ratio
 
 
-def load_rules_classifier(taxonomy_path: Path | None = None) -> RulesClassifier:
-    """The rules classifier of a taxonomy file (the packaged one without a path); invalid files fail here."""
-    return RulesClassifier(load_taxonomy(taxonomy_path))
+class HybridClassifier(RulesClassifier):
+    """The rules for what must be exact, the trained model for the rest (see :mod:`.combination`)."""
+
+    def __init__(self, taxonomy: Taxonomy, model: LinearModel) -> None:
+        super().__init__(taxonomy)
+        self.model = model
+        self._name = f"rules/{taxonomy.name}+model/{model.label}"
+
+    def _decide(
+        self, whole: str, normalised: str, found: Evidence, features: TextFeatures, language: Language
+    ) -> Decision:
+        scoring = self._taxonomy.scoring
+        rules = decide(found, features, scoring, language)
+        if features.length == 0:  # nothing to read (an attachment alone): the rules' low-confidence guess, to triage
+            return replace(rules, evidence=["model:abstained:no-text", *rules.evidence])
+        prediction = self.model.predict_normalised(normalised, shouting=self.model.featuriser.is_shouting(whole))
+        return combine(found, rules, prediction, features, scoring, self._taxonomy.combination, language)
+
+
+def load_classifier(
+    taxonomy_path: Path | None = None, model_path: Path | None = None, *, use_model: bool = True
+) -> RulesClassifier:
+    """The service's classifier: the taxonomy's rules plus the trained model (packaged ones without paths).
+
+    An invalid taxonomy raises :class:`~switchboard_classifier.taxonomy.TaxonomyError`, an unusable
+    model :class:`~switchboard_classifier.model.ModelError`, both at start-up. ``use_model=False``
+    gives the rules alone.
+    """
+    taxonomy = load_taxonomy(taxonomy_path)
+    if not use_model:
+        return RulesClassifier(taxonomy)
+    return HybridClassifier(taxonomy, load_model(model_path))

@@ -1,5 +1,8 @@
 """``switchboard-classify``: classify JSON lines from standard input, with the service's code and configuration.
 
+The classifier is the service's: the taxonomy's rules and the trained model (``CLASSIFIER_MODEL_PATH``
+or the packaged one; ``--rules-only`` for the rules alone).
+
 Each input line is ``{"text": ..., "channel": ..., "subject"?: ..., "language_hint"?: ..., "id"?: ...}``;
 each output line has the classification and the department the routing rules would send it to. A line
 that cannot be read produces ``{"line": n, "error": ...}`` and the tool goes on; the exit status is 1
@@ -19,7 +22,8 @@ from typing import Any, BinaryIO
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from switchboard_classifier.classifier import ClassificationInput, Classifier, load_rules_classifier
+from switchboard_classifier.classifier import ClassificationInput, Classifier, load_classifier
+from switchboard_classifier.model import ModelError
 from switchboard_classifier.settings import ClassifierSettings
 from switchboard_classifier.taxonomy import TaxonomyError
 from switchboard_common.events.envelope import dumps
@@ -103,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Classify JSON lines from standard input, one JSON line out per line in.",
     )
     parser.add_argument("--taxonomy", type=Path, help="taxonomy file (default: CLASSIFIER_TAXONOMY_PATH or packaged)")
+    parser.add_argument("--model", type=Path, help="model file (default: CLASSIFIER_MODEL_PATH or packaged)")
+    parser.add_argument("--rules-only", action="store_true", help="the taxonomy's rules alone, without the model")
     parser.add_argument("--routing", type=Path, help="routing rules (default: CLASSIFIER_ROUTING_PATH or packaged)")
     args = parser.parse_args(argv)
     settings = ClassifierSettings()
@@ -110,10 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.taxonomy_path = args.taxonomy
     if args.routing is not None:
         settings.routing_path = args.routing
+    if args.model is not None:
+        settings.model_path = args.model
     try:
-        classifier = load_rules_classifier(settings.taxonomy_path)
+        classifier = load_classifier(
+            settings.taxonomy_path, settings.model_path, use_model=settings.use_model and not args.rules_only
+        )
         routing = load_routing_config(settings.routing_path)
-    except (TaxonomyError, RoutingConfigError) as exc:
+    except (TaxonomyError, ModelError, RoutingConfigError) as exc:
         print(f"switchboard-classify: {exc}", file=sys.stderr)
         return 2
     failed = run(classifier, routing, sys.stdin.buffer, sys.stdout.buffer)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from switchboard_classifier.classifier import ClassificationInput, Classifier
+from switchboard_classifier.metrics import CLASSIFIED, CLASSIFIER, CONFIDENCE
 from switchboard_common.consume_loop import Processor
 from switchboard_common.events import MESSAGE_CLASSIFIED, MESSAGE_RECEIVED, Event, OutgoingRecord, encode_event
 from switchboard_common.events.envelope import ConsumedRecord, InvalidMessage
@@ -27,6 +28,7 @@ class ClassifierProcessor(Processor):
         self._classifier = classifier
         self._output = names(INTAKE_CLASSIFIED)
         self._clock = clock or (lambda: datetime.now(UTC))
+        CLASSIFIER.info({"classifier": classifier.name})
 
     async def process(self, event: Event[Any], record: ConsumedRecord) -> Sequence[OutgoingRecord]:
         message: IntakeMessage = event.data
@@ -34,11 +36,14 @@ class ClassifierProcessor(Processor):
             classified_id = derived_event_id(message.event_id, "classified")
         except ValueError:
             raise InvalidMessage(f"event_id {message.event_id[:100]!r} is not a UUID") from None
+        classification = self._classifier.classify(ClassificationInput.from_message(message))
+        CLASSIFIED.labels(classification.type.value, classification.topic.value).inc()
+        CONFIDENCE.observe(classification.confidence)
         classified = ClassifiedMessage(
             event_id=classified_id,
             message=message,
             intake_position=IntakePosition(partition=record.partition, offset=record.offset),
-            classification=self._classifier.classify(ClassificationInput.from_message(message)),
+            classification=classification,
             classified_at=self._clock(),
         )
         return [

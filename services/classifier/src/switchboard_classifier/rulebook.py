@@ -47,6 +47,7 @@ class Signal:
     label: str
     group: str
     weight: float
+    decisive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ class Rulebook:
         self._pattern_signals: list[Signal] = []
         patterns: list[str] = []
         for dimension, label, group in _groups(taxonomy):
-            signal = Signal(dimension, label, group.name, group.weight)
+            signal = Signal(dimension, label, group.name, group.weight, group.decisive)
             for keyword in group.keywords():
                 stem = keyword.endswith("*")
                 core = normalise(keyword.rstrip("*"))

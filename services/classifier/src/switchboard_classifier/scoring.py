@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from switchboard_classifier.rulebook import Dimension, Hit
 from switchboard_classifier.taxonomy import Scoring
@@ -43,9 +43,12 @@ class Decision:
 
 
 @dataclass(slots=True)
-class _Tally:
-    scores: dict[str, float]
-    evidence: list[str]
+class Tally:
+    """Evidence for the labels of one dimension: summed weights, and what was found."""
+
+    scores: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    evidence: list[str] = field(default_factory=list)
+    decisive: set[str] = field(default_factory=set)
 
     def best(self) -> tuple[str | None, float, float]:
         """The leading label, its score and the runner-up's score."""
@@ -55,37 +58,64 @@ class _Tally:
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         return ranked[0][0], ranked[0][1], runner_up
 
+    @property
+    def total(self) -> float:
+        return sum(self.scores.values())
 
-def decide(hits: Sequence[Hit], features: TextFeatures, scoring: Scoring, language: Language) -> Decision:
-    """Turn the signals found in one message into a decision."""
-    tallies: dict[Dimension, _Tally] = defaultdict(lambda: _Tally(defaultdict(float), []))
+
+@dataclass(slots=True)
+class Evidence:
+    """Everything the rules found in one message, per dimension (each keyword counted once)."""
+
+    tallies: dict[Dimension, Tally] = field(default_factory=dict)
+
+    def __getitem__(self, dimension: Dimension) -> Tally:
+        tally = self.tallies.get(dimension)
+        return tally if tally is not None else Tally()
+
+    def total(self, dimension: Dimension) -> float:
+        tally = self.tallies.get(dimension)
+        return tally.total if tally is not None else 0.0
+
+    def anger_score(self, features: TextFeatures, scoring: Scoring) -> float:
+        return (
+            self.total(Dimension.ANGER)
+            + (scoring.shouting_weight if features.shouting else 0.0)
+            + min(0.5, self.total(Dimension.NEGATIVE) * scoring.negative_anger_share)
+        )
+
+
+def tally(hits: Sequence[Hit]) -> Evidence:
+    """Add up the signals found in one message, per dimension and label."""
+    evidence = Evidence()
     seen: set[tuple[object, str]] = set()
     for hit in hits:
         key = (hit.signal, hit.cue)
         if key in seen:
             continue
         seen.add(key)
-        tally = tallies[hit.signal.dimension]
-        tally.scores[hit.signal.label] += hit.signal.weight
+        found = evidence.tallies.get(hit.signal.dimension)
+        if found is None:
+            found = evidence.tallies[hit.signal.dimension] = Tally()
+        found.scores[hit.signal.label] += hit.signal.weight
+        if hit.signal.decisive:
+            found.decisive.add(hit.signal.label)
         label = f":{hit.signal.label}" if hit.signal.label else ""
-        tally.evidence.append(f"{hit.signal.dimension.value}{label}:{hit.signal.group}:{hit.cue}")
+        found.evidence.append(f"{hit.signal.dimension.value}{label}:{hit.signal.group}:{hit.cue}")
+    return evidence
 
-    def total(dimension: Dimension) -> float:
-        return sum(tallies[dimension].scores.values()) if dimension in tallies else 0.0
 
+def decide(found: Evidence, features: TextFeatures, scoring: Scoring, language: Language) -> Decision:
+    """The rules' decision from the evidence found in one message."""
+    total = found.total
     evidence: list[str] = []
-    type_label, type_score, type_runner_up = tallies[Dimension.TYPE].best()
-    topic_label, topic_score, topic_runner_up = tallies[Dimension.TOPIC].best()
+    type_label, type_score, type_runner_up = found[Dimension.TYPE].best()
+    topic_label, topic_score, topic_runner_up = found[Dimension.TOPIC].best()
     urgent_score = total(Dimension.URGENT)
     no_request = total(Dimension.NO_REQUEST)
 
-    anger_evidence = total(Dimension.ANGER)
     negative = total(Dimension.NEGATIVE)
-    anger_score = (
-        anger_evidence
-        + (scoring.shouting_weight if features.shouting else 0.0)
-        + min(0.5, negative * scoring.negative_anger_share)
-    )
+    anger_score = found.anger_score(features, scoring)
     anger = anger_score >= scoring.anger_threshold
 
     if type_label is not None:
@@ -96,7 +126,7 @@ def decide(hits: Sequence[Hit], features: TextFeatures, scoring: Scoring, langua
         message_type = MessageType.NON_ACTIONABLE
         type_score = no_request
         evidence.append("type:non_actionable:no-request")
-        evidence.extend(tallies[Dimension.NO_REQUEST].evidence)
+        evidence.extend(found[Dimension.NO_REQUEST].evidence)
     elif anger:  # an angry message that names no request is a complaint
         message_type = MessageType.COMPLAINT
         evidence.append("type:complaint:assumed-from-anger")
@@ -115,20 +145,20 @@ def decide(hits: Sequence[Hit], features: TextFeatures, scoring: Scoring, langua
         score = min(score, -0.5)
     sentiment = Sentiment(score=round(score, 3), anger=anger, stated_urgency=stated_urgency)
 
-    priority = _priority(message_type, urgent_score > 0, stated_urgency, anger)
+    priority = process_priority(message_type, urgent_score > 0, stated_urgency, anger)
 
     evidence_amount = type_score + topic_score + 0.5 * urgent_score
     confidence = (
         (1.0 - math.exp(-evidence_amount / scoring.evidence_scale))
-        * _agreement(type_score, type_runner_up)
-        * _agreement(topic_score, topic_runner_up)
+        * agreement(type_score, type_runner_up)
+        * agreement(topic_score, topic_runner_up)
     )
     if language is Language.UND:
         confidence *= scoring.undetermined_language_factor
 
     for dimension in Dimension:
-        if dimension is not Dimension.NO_REQUEST and dimension in tallies:
-            evidence.extend(tallies[dimension].evidence)
+        if dimension is not Dimension.NO_REQUEST and dimension in found.tallies:
+            evidence.extend(found.tallies[dimension].evidence)
     return Decision(
         type=message_type,
         topic=topic,
@@ -139,7 +169,8 @@ def decide(hits: Sequence[Hit], features: TextFeatures, scoring: Scoring, langua
     )
 
 
-def _priority(message_type: MessageType, at_risk: bool, stated_urgency: bool, anger: bool) -> Priority:
+def process_priority(message_type: MessageType, at_risk: bool, stated_urgency: bool, anger: bool) -> Priority:
+    """Priority by the customer-service process: at risk is urgent; the type's level, raised by urgency and anger."""
     if message_type is MessageType.NON_ACTIONABLE:
         return Priority.LOW
     if at_risk:
@@ -149,6 +180,6 @@ def _priority(message_type: MessageType, at_risk: bool, stated_urgency: bool, an
     return _PRIORITY_LEVELS[min(level, len(_PRIORITY_LEVELS) - 1)]
 
 
-def _agreement(best: float, runner_up: float) -> float:
+def agreement(best: float, runner_up: float) -> float:
     """1 when one label had all the evidence, 0.5 when two had the same."""
     return 1.0 - 0.5 * (runner_up / best) if best > 0 else 1.0

@@ -24,6 +24,12 @@ class ClassifierSettings(BaseSettings):
     taxonomy_path: Path | None = Field(
         default=None, description="Taxonomy file (YAML); the packaged taxonomy when not set."
     )
+    model_path: Path | None = Field(
+        default=None, description="Trained model file (.npz); the model packaged with the classifier when not set."
+    )
+    use_model: bool = Field(
+        default=True, description="Decide with the trained model beside the rules; false: the rules alone."
+    )
     routing_path: Path | None = Field(
         default=None,
         description="Routing rules (YAML) the command line shows departments with; the packaged rules when not set.",

@@ -45,6 +45,10 @@ class RuleGroup(_Strict):
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     weight: float = Field(default=1.0, gt=0.0, le=10.0)
+    decisive: bool = Field(
+        default=False,
+        description="A keyword of this group decides the label by itself: the trained model cannot overrule it.",
+    )
     zh_hans: list[str] = Field(default_factory=list, alias="zh-Hans")
     zh_hant: list[str] = Field(default_factory=list, alias="zh-Hant")
     en: list[str] = Field(default_factory=list)
@@ -115,6 +119,44 @@ class Scoring(_Strict):
     )
 
 
+class Combination(_Strict):
+    """How the rules and the trained model decide together (see ``combination.py``)."""
+
+    rules_weight_type: float = Field(
+        default=1.2, ge=0.0, description="Weight of the rules' type evidence against the model's probabilities."
+    )
+    rules_weight_topic: float = Field(
+        default=1.2, ge=0.0, description="Weight of the rules' topic evidence against the model's probabilities."
+    )
+    rules_weight_request: float = Field(
+        default=1.2, ge=0.0, description="Weight of the rules' request / no-request evidence against the model's."
+    )
+    not_request_threshold: float = Field(
+        default=0.6,
+        ge=0.5,
+        le=1.0,
+        description="Probability of 'not a customer request' from which a message is non-actionable; a message "
+        "between 0.5 and this keeps its type with a confidence of at most 1 minus this (to triage).",
+    )
+    anger_threshold: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="Model probability of anger from which the customer is angry (rules also can say so).",
+    )
+    topics_routed_by_type: list[MessageTopic] = Field(
+        default_factory=lambda: [MessageTopic.PRODUCT, MessageTopic.OTHER],
+        description="Topics the routing rules leave to the type: only for these does the type's probability "
+        "count in the confidence.",
+    )
+    priority_threshold: float = Field(
+        default=0.6,
+        gt=0.0,
+        le=1.0,
+        description="Model probability from which its priority may raise the process priority.",
+    )
+
+
 class Taxonomy(_Strict):
     """The whole taxonomy file."""
 
@@ -129,6 +171,7 @@ class Taxonomy(_Strict):
     sentiment: SentimentRules
     no_request: RuleGroups = Field(default_factory=list)
     scoring: Scoring = Field(default_factory=Scoring)
+    combination: Combination = Field(default_factory=Combination)
 
     @model_validator(mode="after")
     def _complete(self) -> Taxonomy:
