@@ -170,10 +170,15 @@ def _walk(part: Message, body: _Body, limits: EmailLimits, depth: int = 0) -> No
     body.part_types.add(ctype)
     if ctype.startswith("multipart/") or (part.is_multipart() and not ctype.startswith("message/")):
         children = part.get_payload()
-        if isinstance(children, list):
+        if isinstance(children, list) and children:
             for child in children:
                 if isinstance(child, Message):
                     _walk(child, body, limits, depth + 1)
+            return
+        # A multipart whose boundary never appears: what the sender wrote is all in the preamble (or payload).
+        stray = children if isinstance(children, str) and children.strip() else (part.preamble or "")
+        if stray.strip():
+            body.plain.append(decode_bytes(stray.encode("utf-8", "surrogateescape"), None, limits.fallback_charsets)[0])
         return
     if ctype in ("message/delivery-status", "message/global-delivery-status"):
         _collect_dsn_actions(part, body)

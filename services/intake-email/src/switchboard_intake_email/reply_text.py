@@ -54,8 +54,13 @@ def _is_attribution(lines: list[str], index: int) -> bool:
     if not line:
         return False
     for span in (1, 2, 3):
-        joined = " ".join(part.strip() for part in lines[index : index + span])
-        if any(pattern.match(joined) for pattern in _ATTRIBUTION):
+        parts = lines[index : index + span]
+        if len(parts) < span or any(not part.strip() for part in parts):
+            break  # a wrapped attribution has no blank line inside
+        joined = " ".join(part.strip() for part in parts)
+        # Only the forms that start with a fixed word ("On", "Le", "Am") are recognised when wrapped.
+        patterns = _ATTRIBUTION if span == 1 else _ATTRIBUTION[:3]
+        if any(pattern.match(joined) for pattern in patterns):
             following = lines[index + span : index + span + 3]
             ends_with_colon = joined.rstrip().endswith((":", "："))
             quote_follows = any(f.lstrip().startswith(">") for f in following)

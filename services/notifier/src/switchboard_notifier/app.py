@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from switchboard_common.health import HealthChecks
 from switchboard_common.service import ConsumerRuntime, consumer_app
-from switchboard_notifier.channels import ChannelSender, SenderRegistry, webchat
+from switchboard_notifier.channels import ChannelSender, SenderRegistry, email, webchat
 from switchboard_notifier.processor import NotifierProcessor
 from switchboard_notifier.settings import NotifierSettings
 from switchboard_notifier.templates import AckTemplates
@@ -20,6 +20,7 @@ SERVICE = "notifier"
 # is not configured (its credentials are absent), so a notifier only acknowledges on channels it can reach.
 SENDER_FACTORIES: list[Callable[[NotifierSettings], ChannelSender | None]] = [
     webchat.from_settings,
+    email.from_settings,
 ]
 
 
