@@ -22,7 +22,7 @@ from switchboard_intake_email.normalise import EmailLimits, Mailbox, normalise_e
 from switchboard_intake_email.settings import EmailSettings
 
 CHANNEL = "email"
-_HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
+_HEADER_LINE = re.compile(rb"^[A-Za-z0-9!#$%&'*+.^_`|~-]+[ \t]*:")
 
 
 def looks_like_mime(body: bytes) -> bool:

@@ -90,11 +90,11 @@ def build_reply(
     email["Auto-Submitted"] = "auto-replied"
     email["X-Auto-Response-Suppress"] = "All"
     email[NOTIFICATION_HEADER] = notification.notification_id
-    email["Content-Language"] = notification.language.value
     if notification.case_reference:
         email["X-Switchboard-Case"] = notification.case_reference
     email.set_content(notification.text + "\n", charset="utf-8")
     email.add_alternative(
         notification.html or html_body(notification.text, notification.language.value), subtype="html", charset="utf-8"
     )
+    email["Content-Language"] = notification.language.value  # after the parts: they take Content-* headers along
     return email
