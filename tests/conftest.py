@@ -34,6 +34,9 @@ class Gateway:
     def chat_url(self) -> str:
         return self.services["intake-chat"].url
 
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
     @property
     def chat_ws(self) -> str:
         return self.chat_url.replace("http://", "ws://") + "/v1/webchat/ws"
@@ -67,10 +70,16 @@ def gateway_env(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def gateway(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Gateway]:
+def gateway_extra_env() -> dict[str, str]:
+    """More environment for the gateway's services; a test module overrides this to configure channels."""
+    return {}
+
+
+@pytest.fixture
+async def gateway(kafka_bootstrap: str, tmp_path: Path, gateway_extra_env: dict[str, str]) -> AsyncIterator[Gateway]:
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"e{uuid.uuid4().hex[:10]}.")
     names = await create_plan_topics(kafka)
-    env = gateway_env(kafka)
+    env = gateway_env(kafka, **gateway_extra_env)
     services = {
         name: ServiceProcess(name, module, port=free_port(), env=env, log_dir=tmp_path).start()
         for name, module in SERVICES.items()

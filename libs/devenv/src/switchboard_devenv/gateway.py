@@ -3,7 +3,10 @@
     switchboard-dev [--data DIR] [--chat-port 8000]
 
 Starts a real Kafka broker (jars from Maven Central, cached), creates the topics from the plan, starts
-every service as its own process, and prints where to talk to it. Ctrl-C stops everything. Logs are
+every service as its own process, and prints where to talk to it. Email: acknowledgements go to a
+local SMTP sink that writes them to ``DIR/outbox/*.eml``; if Dovecot is installed, a local IMAP
+mailbox (``support``) is watched too; the raw-MIME inbound endpoint takes a token from ``DIR``.
+Ctrl-C stops everything. Logs are
 in ``DIR/logs``; the broker's data stays in ``DIR/kafka`` so a restart keeps the conversations.
 Set ``KAFKA_BOOTSTRAP_SERVERS`` to use an existing cluster instead of the local broker.
 """
@@ -23,9 +26,13 @@ from pathlib import Path
 
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames, ensure_topics, load_topic_plan, plan_topics
+from switchboard_devenv.dovecot import DovecotServer, dovecot_binary
 from switchboard_devenv.kafka_broker import KafkaBroker, free_port
 from switchboard_devenv.processes import ServiceProcess
 from switchboard_devenv.services import SERVICES
+from switchboard_devenv.smtp_sink import SmtpSink
+
+SUPPORT_ADDRESS = "support@switchboard.localhost"
 
 
 def service_ports(first_port: int) -> dict[str, int]:
@@ -47,6 +54,80 @@ def _secret(path: Path) -> str:
     path.write_text(value)
     path.chmod(0o600)
     return value
+
+
+def _stored_port(path: Path) -> int:
+    port = int(path.read_text()) if path.exists() else free_port()
+    path.write_text(str(port))
+    return port
+
+
+class LocalMail:
+    """The email channel on this machine: an SMTP sink for acknowledgements, and a Dovecot mailbox if installed."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.outbox = data / "outbox"
+        self.sink: SmtpSink | None = None
+        self.dovecot: DovecotServer | None = None
+        self.imap_password = ""
+        self.inbound_token = os.environ.get("EMAIL_INBOUND_TOKEN") or _secret(data / "email-inbound.token")
+
+    def start(self) -> dict[str, str]:
+        env = {"EMAIL_INBOUND_TOKEN": self.inbound_token, "EMAIL_OWN_ADDRESSES": f'["{SUPPORT_ADDRESS}"]'}
+        if not os.environ.get("SMTP_HOST"):
+            self.sink = SmtpSink(port=_stored_port(self.data / "smtp.port"), outbox=self.outbox).start()
+            env |= {
+                "SMTP_HOST": self.sink.host,
+                "SMTP_PORT": str(self.sink.port),
+                "SMTP_TLS_MODE": "none",
+                "SMTP_FROM": f"Switchboard Support <{SUPPORT_ADDRESS}>",
+            }
+        if dovecot_binary() is not None and not os.environ.get("EMAIL_MAILBOXES_FILE"):
+            try:
+                self.dovecot = DovecotServer(self.data / "dovecot", port=_stored_port(self.data / "imap.port")).start()
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                print(f"  (no local mailbox: Dovecot did not start: {exc})", flush=True)
+                self.dovecot = None
+        if self.dovecot is not None:
+            self.imap_password = _secret(self.data / "imap.password")
+            self.dovecot.add_account("support", self.imap_password)
+            mailboxes = self.data / "mailboxes.yaml"
+            mailboxes.write_text(
+                "mailboxes:\n"
+                "  - name: support\n"
+                f"    host: {self.dovecot.host}\n"
+                f"    port: {self.dovecot.port}\n"
+                "    tls: none\n"
+                "    username: support\n"
+                "    password_env: IMAP_PASSWORD_SUPPORT\n"
+                "    poll_interval_seconds: 10\n"
+                f"    addresses: [{SUPPORT_ADDRESS}]\n"
+            )
+            env |= {"EMAIL_MAILBOXES_FILE": str(mailboxes), "IMAP_PASSWORD_SUPPORT": self.imap_password}
+        return env
+
+    def banner(self, intake_email: ServiceProcess | None) -> str:
+        lines = []
+        if intake_email is not None:
+            lines.append(
+                f"  Email inbound (raw MIME):      curl -H 'Authorization: Bearer {self.inbound_token}' "
+                f"--data-binary @message.eml {intake_email.url}/v1/email/inbound\n"
+            )
+        if self.dovecot is not None:
+            lines.append(
+                f"  Email mailbox (IMAP):          curl -u support:{self.imap_password} -T message.eml "
+                f"imap://{self.dovecot.host}:{self.dovecot.port}/INBOX\n"
+            )
+        if self.sink is not None:
+            lines.append(f"  Email acknowledgements:        {self.outbox}/*.eml (SMTP on port {self.sink.port})\n")
+        return "".join(lines)
+
+    def stop(self) -> None:
+        if self.dovecot is not None:
+            self.dovecot.stop()
+        if self.sink is not None:
+            self.sink.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         "WEBCHAT_SESSION_SECRET": os.environ.get("WEBCHAT_SESSION_SECRET") or _secret(data / "webchat.secret"),
         "CONSUMER_INSTANCE_ID": "dev",
     }
+    mail = LocalMail(data)
+    env |= mail.start()
     processes: list[ServiceProcess] = []
     ports = service_ports(args.chat_port)
     for service in SERVICES:
@@ -93,10 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         for process in processes:
             process.wait_ready(90)
         chat = next(p for p in processes if p.name == "intake-chat")
+        intake_email = next((p for p in processes if p.name == "intake-email"), None)
         print(
             "\nSwitchboard is running.\n"
             f"  Web chat (open in a browser):  {chat.url}/\n"
             f"  Chat HTTP API:                 {chat.url}/docs\n"
+            + mail.banner(intake_email)
             + "".join(f"  {p.name:<30} {p.url}/readyz  {p.url}/metrics\n" for p in processes)
             + f"  Logs:                          {logs}\n"
             f"  Topics:   export KAFKA_BOOTSTRAP_SERVERS={bootstrap}; uv run switchboard-ops tail dept.logistics.v1\n"
@@ -115,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print("stopping ...", flush=True)
         for process in reversed(processes):
             process.stop()
+        mail.stop()
         if broker is not None:
             broker.stop()
         time.sleep(0.1)
