@@ -131,8 +131,15 @@ class MailboxWatcher:
             extra={"mailbox": self.name, "folder": self.config.folder, "idle": self.idle_supported},
         )
         idle_failed = False
+        kafka_retry = 1.0
         while not stopping.is_set():
-            await self._pass(connection, use_keyword, stopping)
+            if not await self._pass(connection, use_keyword, stopping):
+                # Kafka did not acknowledge: nothing was marked; try again soon, not after the next IDLE.
+                await self._sleep(random.uniform(kafka_retry / 2, kafka_retry), stopping)
+                kafka_retry = min(kafka_retry * 2, self.config.poll_interval_seconds, 30.0)
+                await connection.noop()
+                continue
+            kafka_retry = 1.0
             if self.idle_supported and not idle_failed:
                 try:
                     await connection.idle_until_change(self.config.idle_renew_seconds, stopping)
@@ -145,8 +152,11 @@ class MailboxWatcher:
                 raise ImapError("connection lost")
             await connection.noop()
 
-    async def _pass(self, connection: ImapConnection, use_keyword: bool, stopping: asyncio.Event) -> None:
-        """Publish every unprocessed message, in batches; each batch is marked after Kafka acknowledged it."""
+    async def _pass(self, connection: ImapConnection, use_keyword: bool, stopping: asyncio.Event) -> bool:
+        """Publish every unprocessed message, in batches; each batch is marked after Kafka acknowledged it.
+
+        False when Kafka did not acknowledge a batch (it stays unmarked for the next pass).
+        """
         config = self.config
         if config.mark == "move" and use_keyword:
             # Marked but not moved (a crash between the two): finish the move.
@@ -157,7 +167,7 @@ class MailboxWatcher:
         uids = await connection.search_uids(*criteria)
         for start in range(0, len(uids), config.batch_size):
             if stopping.is_set():
-                return
+                return True
             batch = uids[start : start + config.batch_size]
             infos = await connection.message_info(batch)
             events: list[IntakeMessage] = []
@@ -174,7 +184,7 @@ class MailboxWatcher:
                     "Kafka did not acknowledge; messages stay unmarked for the next pass",
                     extra={"mailbox": self.name, "messages": len(events)},
                 )
-                return
+                return False
             if self._pause_before_mark:
                 await asyncio.sleep(self._pause_before_mark)
             await self._mark([info.uid for info in infos], use_keyword, connection)
@@ -183,6 +193,7 @@ class MailboxWatcher:
         self.last_pass_at = time.monotonic()
         self.last_error = None
         LAST_PASS.labels(self.name).set_to_current_time()
+        return True
 
     async def _fetch_event(self, connection: ImapConnection, info: MessageInfo) -> IntakeMessage | None:
         too_large = info.size > self._max_bytes
