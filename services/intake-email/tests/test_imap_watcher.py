@@ -15,7 +15,7 @@ from switchboard_common.intake import IntakePublisher
 from switchboard_common.producer import EventProducer
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
-from switchboard_devenv.dovecot import ImapAccount
+from switchboard_devenv.dovecot import DovecotServer, ImapAccount
 from switchboard_devenv.kafka_testing import create_plan_topics, decode_all, read_topic
 from switchboard_intake_email.normalise import EmailLimits
 from switchboard_intake_email.settings import MailboxConfig
@@ -147,3 +147,37 @@ async def test_a_message_fetched_twice_keeps_its_event_id(
     async with watching(mailbox_config(imap_account, keyword="$SecondRun"), imap_account, kafka_settings):
         events = await received(kafka_settings, kafka_topics, 2)
     assert events[0].event_id == events[1].event_id
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+async def test_the_mailbox_is_read_over_tls(
+    mode: str,
+    dovecot_server: DovecotServer,
+    imap_account: ImapAccount,
+    mailbox: MailboxView,
+    kafka_settings: KafkaSettings,
+    kafka_topics: TopicNames,
+):
+    if not dovecot_server.tls_enabled:
+        pytest.skip("openssl is missing: the test server has no certificate")
+    port = dovecot_server.port if mode == "starttls" else dovecot_server.tls_port
+    config = mailbox_config(imap_account, tls=mode, port=port, ca_file=str(dovecot_server.cert_path))
+    await mailbox.append(raw_mail("over TLS", message_id=f"<{mode}@x.example>"))
+    async with watching(config, imap_account, kafka_settings):
+        [event] = await received(kafka_settings, kafka_topics, 1)
+    assert event.text.plain == "over TLS"
+
+
+async def test_a_certificate_that_is_not_trusted_is_refused(
+    dovecot_server: DovecotServer, imap_account: ImapAccount, kafka_settings: KafkaSettings
+):
+    if not dovecot_server.tls_enabled:
+        pytest.skip("openssl is missing: the test server has no certificate")
+    config = mailbox_config(imap_account, tls="tls", port=dovecot_server.tls_port)  # system CAs only
+    async with watching(config, imap_account, kafka_settings) as watcher:
+        for _ in range(200):
+            if watcher.last_error:
+                break
+            await asyncio.sleep(0.1)
+    assert watcher.last_error and "CERTIFICATE_VERIFY_FAILED" in watcher.last_error
+    assert watcher.last_pass_at is None

@@ -1,8 +1,11 @@
 """A real Dovecot IMAP server on loopback, for tests and the local gateway (Debian package ``dovecot-imapd``).
 
-Dovecot runs in the foreground (``dovecot -F -c FILE``) with a configuration of its own: one
-loopback port, its own base and state folders, plain-text passwords in a passwd-file (re-read when
-it changes, so users can be added while it runs), Maildir storage in a folder of its own, no TLS.
+Dovecot runs in the foreground (``dovecot -F -c FILE``) with a configuration of its own: loopback
+ports, its own base and state folders, plain-text passwords in a passwd-file (re-read when it
+changes, so users can be added while it runs), Maildir storage in a folder of its own. TLS is
+optional: the IMAP port offers STARTTLS and a second port implicit TLS, with a self-signed
+certificate for 127.0.0.1 made by ``openssl`` (``cert_path`` is what clients trust); plain-text
+login is allowed without TLS too.
 As root, Dovecot's login and internal processes run as the package's ``dovecot`` and ``dovenull``
 users, so the folders are made accessible to them; as another user everything runs as that user.
 """
@@ -56,6 +59,8 @@ class DovecotServer:
         # Not under pytest's tmp_path: that is private to its owner, and Dovecot's own users must reach it.
         self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="switchboard-dovecot-"))
         self.port = port or free_port()
+        self.tls_port = free_port()
+        self.tls_enabled = False
         self.host = "127.0.0.1"
         self._process: subprocess.Popen[bytes] | None = None
         self._passwords: dict[str, str] = {}
@@ -73,6 +78,25 @@ class DovecotServer:
         return self.root / "dovecot.conf"
 
     @property
+    def cert_path(self) -> Path:
+        return self.root / "tls" / "cert.pem"
+
+    def _make_certificate(self) -> bool:
+        """A self-signed certificate for 127.0.0.1 and localhost; False when openssl is missing."""
+        if shutil.which("openssl") is None:
+            return False
+        folder = self.cert_path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        if not self.cert_path.exists():
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=127.0.0.1",
+                 "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                 "-keyout", str(folder / "key.pem"), "-out", str(self.cert_path)],
+                check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+        return True
+
+    @property
     def log_path(self) -> Path:
         return self.root / "dovecot.log"
 
@@ -86,6 +110,13 @@ class DovecotServer:
         self.root.chmod(0o755)
         os.chown(self.mail_root, self._mail_uid, self._mail_gid)
         self.mail_root.chmod(0o750)
+        tls = self._make_certificate()
+        self.tls_enabled = tls
+        tls_config = (
+            f"ssl = yes\nssl_cert = <{self.cert_path}\nssl_key = <{self.cert_path.parent / 'key.pem'}\n"
+            if tls
+            else "ssl = no\n"
+        )
         (self.root / "passwd").touch()
         (self.root / "passwd").chmod(0o644)
         self.config_path.write_text(
@@ -97,8 +128,7 @@ state_dir = {self.root / "state"}
 instance_name = switchboard-{self.port}
 log_path = {self.log_path}
 info_log_path = {self.log_path}
-ssl = no
-disable_plaintext_auth = no
+{tls_config}disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {self.mail_user}
 default_login_user = {self.login_user}
@@ -121,7 +151,8 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {self.host}
+    port = {self.tls_port if tls else 0}
   }}
 }}
 service anvil {{
