@@ -157,3 +157,44 @@ def test_the_email_channel_is_off_without_smtp_host(monkeypatch: pytest.MonkeyPa
 def test_smtp_from_is_required_with_smtp_host():
     with pytest.raises(ValueError, match="SMTP_FROM"):
         SmtpSettings(host="smtp.example.com")
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit TLS: aiosmtpd cannot tell
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+async def test_tls_and_authentication_from_settings_deliver(mode: str, tmp_path):
+    sink = SmtpSink(tls=mode, credentials=("acks", "s3cret"), cert_folder=tmp_path).start()
+    try:
+        settings = SmtpSettings(
+            host="127.0.0.1", port=sink.port, tls_mode=mode, username="acks", password="s3cret",
+            from_address="support@shop.example", ca_file=sink.cert_path,
+        )  # fmt: skip
+        await EmailSender(settings).deliver(notification())
+        [received] = sink.wait_for(1)
+    finally:
+        sink.stop()
+    assert received.recipients == ["jane@example.com"]
+
+
+async def test_a_refused_login_is_retryable_not_failed(tmp_path):
+    sink = SmtpSink(tls="starttls", credentials=("acks", "s3cret"), cert_folder=tmp_path).start()
+    try:
+        settings = SmtpSettings(
+            host="127.0.0.1", port=sink.port, tls_mode="starttls", username="acks", password="wrong",
+            from_address="support@shop.example", ca_file=sink.cert_path,
+        )  # fmt: skip
+        with pytest.raises(DeliveryRetryable):
+            await EmailSender(settings).deliver(notification())
+    finally:
+        sink.stop()
+    assert sink.received == []
+
+
+async def test_an_untrusted_server_certificate_is_not_sent_to(tmp_path):
+    sink = SmtpSink(tls="tls", cert_folder=tmp_path).start()
+    try:
+        settings = SmtpSettings(host="127.0.0.1", port=sink.port, tls_mode="tls", from_address="support@shop.example")
+        with pytest.raises(DeliveryRetryable, match="SMTP unavailable"):
+            await EmailSender(settings).deliver(notification())
+    finally:
+        sink.stop()
+    assert sink.received == []

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from switchboard_devenv.certificates import self_signed_certificate
 from switchboard_devenv.kafka_broker import free_port
 
 DOVECOT_BINARY_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
@@ -81,21 +82,6 @@ class DovecotServer:
     def cert_path(self) -> Path:
         return self.root / "tls" / "cert.pem"
 
-    def _make_certificate(self) -> bool:
-        """A self-signed certificate for 127.0.0.1 and localhost; False when openssl is missing."""
-        if shutil.which("openssl") is None:
-            return False
-        folder = self.cert_path.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        if not self.cert_path.exists():
-            subprocess.run(
-                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=127.0.0.1",
-                 "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-                 "-keyout", str(folder / "key.pem"), "-out", str(self.cert_path)],
-                check=True, capture_output=True, timeout=60,
-            )  # fmt: skip
-        return True
-
     @property
     def log_path(self) -> Path:
         return self.root / "dovecot.log"
@@ -110,7 +96,7 @@ class DovecotServer:
         self.root.chmod(0o755)
         os.chown(self.mail_root, self._mail_uid, self._mail_gid)
         self.mail_root.chmod(0o750)
-        tls = self._make_certificate()
+        tls = self_signed_certificate(self.cert_path.parent) is not None
         self.tls_enabled = tls
         tls_config = (
             f"ssl = yes\nssl_cert = <{self.cert_path}\nssl_key = <{self.cert_path.parent / 'key.pem'}\n"

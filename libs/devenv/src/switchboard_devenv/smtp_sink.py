@@ -1,12 +1,16 @@
 """An SMTP server that keeps what it receives (aiosmtpd): acknowledgements in tests and in ``make run``.
 
 Received messages are kept in memory (parsed) and, with ``outbox``, written as ``.eml`` files a
-person can open. ``stop()`` and ``start()`` again on the same port simulate an outage.
+person can open. ``stop()`` and ``start()`` again on the same port simulate an outage. With ``tls``
+(``starttls`` or ``tls``, a self-signed certificate whose ``cert_path`` clients trust) and
+``credentials``, it checks what a real submission server checks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ssl
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -16,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from switchboard_devenv.certificates import self_signed_certificate
 from switchboard_devenv.kafka_broker import free_port
 
 
@@ -53,8 +59,27 @@ class _Handler:
 class SmtpSink:
     """A local SMTP server on 127.0.0.1 that accepts every message (except for refused recipients)."""
 
-    def __init__(self, *, port: int | None = None, outbox: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        outbox: Path | None = None,
+        tls: str = "none",
+        credentials: tuple[str, str] | None = None,
+        cert_folder: Path | None = None,
+    ) -> None:
         self.host = "127.0.0.1"
+        self.tls = tls
+        self.credentials = credentials
+        self.cert_path: Path | None = None
+        self._context: ssl.SSLContext | None = None
+        if tls != "none":
+            made = self_signed_certificate(cert_folder or Path(tempfile.mkdtemp(prefix="switchboard-smtp-tls-")))
+            if made is None:
+                raise FileNotFoundError("openssl is needed for an SMTP server with TLS")
+            self.cert_path, key = made
+            self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._context.load_cert_chain(str(self.cert_path), str(key))
         self.port = port or free_port()
         self.outbox = outbox
         self.refused_recipients: set[str] = set()
@@ -86,8 +111,29 @@ class SmtpSink:
             time.sleep(0.1)
         raise TimeoutError(f"{len(self.received)} of {count} messages received after {timeout:.0f}s")
 
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = (
+            self.credentials is not None
+            and isinstance(data, LoginPassword)
+            and (data.login.decode(), data.password.decode()) == self.credentials
+        )
+        return AuthResult(success=ok, handled=False)
+
     def start(self) -> SmtpSink:
-        controller = Controller(_Handler(self), hostname=self.host, port=self.port, ready_timeout=30)
+        options: dict[str, Any] = {}
+        if self.credentials is not None:
+            options |= {
+                "authenticator": self._authenticate,
+                "auth_required": True,
+                "auth_require_tls": self.tls == "starttls",  # implicit TLS: aiosmtpd counts only STARTTLS
+            }
+        if self.tls == "starttls":
+            options |= {"tls_context": self._context, "require_starttls": True}
+        elif self.tls == "tls":
+            options["ssl_context"] = self._context
+        controller = Controller(
+            _Handler(self), hostname=self.host, port=self.port, ready_timeout=30, server_hostname="localhost", **options
+        )
         controller.start()
         self._controller = controller
         return self

@@ -11,6 +11,7 @@ DATA) is a failed delivery, recorded and not retried.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Literal
 
 import aiosmtplib
@@ -43,6 +44,7 @@ class SmtpSettings(BaseSettings):
     message_id_domain: str | None = Field(default=None, description="Domain of Message-IDs; SMTP_FROM's by default.")
     timeout_seconds: float = Field(default=30.0, gt=0)
     validate_certs: bool = True
+    ca_file: Path | None = Field(default=None, description="CA bundle to trust for the server (a private CA).")
 
     @model_validator(mode="after")
     def _complete(self) -> SmtpSettings:
@@ -108,6 +110,7 @@ class EmailSender:
                 password=settings.password.get_secret_value() if settings.password else None,
                 timeout=settings.timeout_seconds,
                 validate_certs=settings.validate_certs,
+                cert_bundle=str(settings.ca_file) if settings.ca_file else None,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refused.code for refused in exc.recipients]
