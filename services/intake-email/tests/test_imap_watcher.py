@@ -42,12 +42,14 @@ def mailbox_config(account: ImapAccount, **overrides: object) -> MailboxConfig:
 
 
 @contextlib.asynccontextmanager
-async def watching(config: MailboxConfig, account: ImapAccount, kafka: KafkaSettings) -> AsyncIterator[MailboxWatcher]:
+async def watching(
+    config: MailboxConfig, account: ImapAccount, kafka: KafkaSettings, max_message_bytes: int = 30 * 1024 * 1024
+) -> AsyncIterator[MailboxWatcher]:
     producer = EventProducer(kafka, client_id="test-intake-email")
     await producer.start()
     watcher = MailboxWatcher(
         config, account.password, IntakePublisher(producer, TopicNames(kafka.topic_prefix), "intake-email"),
-        limits=EmailLimits(),
+        limits=EmailLimits(), max_message_bytes=max_message_bytes,
     )  # fmt: skip
     stopping = asyncio.Event()
     task = asyncio.create_task(watcher.run(stopping))
@@ -181,3 +183,14 @@ async def test_a_certificate_that_is_not_trusted_is_refused(
             await asyncio.sleep(0.1)
     assert watcher.last_error and "CERTIFICATE_VERIFY_FAILED" in watcher.last_error
     assert watcher.last_pass_at is None
+
+
+async def test_a_message_over_the_size_limit_is_read_only_up_to_it_and_still_published(
+    imap_account: ImapAccount, mailbox: MailboxView, kafka_settings: KafkaSettings, kafka_topics: TopicNames
+):
+    await mailbox.append(raw_mail("Order 31 is broken. " + "x" * 20_000, message_id="<big@x.example>"))
+    async with watching(mailbox_config(imap_account), imap_account, kafka_settings, max_message_bytes=4096):
+        [event] = await received(kafka_settings, kafka_topics, 1)
+        await mailbox.wait_until(lambda fs: fs and KEYWORD in fs[0])
+    assert event.text.truncated
+    assert event.text.plain.startswith("Order 31 is broken.") and len(event.text.plain) < 4096
