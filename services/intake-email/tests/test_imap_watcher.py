@@ -43,13 +43,17 @@ def mailbox_config(account: ImapAccount, **overrides: object) -> MailboxConfig:
 
 @contextlib.asynccontextmanager
 async def watching(
-    config: MailboxConfig, account: ImapAccount, kafka: KafkaSettings, max_message_bytes: int = 30 * 1024 * 1024
+    config: MailboxConfig,
+    account: ImapAccount,
+    kafka: KafkaSettings,
+    max_message_bytes: int = 30 * 1024 * 1024,
+    pause_before_mark: float = 0.0,
 ) -> AsyncIterator[MailboxWatcher]:
     producer = EventProducer(kafka, client_id="test-intake-email")
     await producer.start()
     watcher = MailboxWatcher(
         config, account.password, IntakePublisher(producer, TopicNames(kafka.topic_prefix), "intake-email"),
-        limits=EmailLimits(), max_message_bytes=max_message_bytes,
+        limits=EmailLimits(), max_message_bytes=max_message_bytes, pause_before_mark=pause_before_mark,
     )  # fmt: skip
     stopping = asyncio.Event()
     task = asyncio.create_task(watcher.run(stopping))
@@ -194,3 +198,19 @@ async def test_a_message_over_the_size_limit_is_read_only_up_to_it_and_still_pub
         await mailbox.wait_until(lambda fs: fs and KEYWORD in fs[0])
     assert event.text.truncated
     assert event.text.plain.startswith("Order 31 is broken.") and len(event.text.plain) < 4096
+
+
+async def test_mail_arriving_while_a_pass_runs_does_not_wait_for_the_next_idle_renewal(
+    imap_account: ImapAccount, mailbox: MailboxView, kafka_settings: KafkaSettings, kafka_topics: TopicNames
+):
+    # The server announces mail that arrives during a pass in the replies to the pass's own commands, and
+    # not again in IDLE. IDLE renewal and polling are far beyond the test, so only the watcher's look for
+    # such mail before going idle can pick up the last message.
+    config = mailbox_config(imap_account, poll_interval_seconds=3000, idle_renew_seconds=1200, batch_size=2)
+    for i in range(6):
+        await mailbox.append(raw_mail(f"message {i}", message_id=f"<early-{i}@x.example>"))
+    async with watching(config, imap_account, kafka_settings, pause_before_mark=1.0):
+        await received(kafka_settings, kafka_topics, 1)  # the pass is under way (three batches, 1 s each)
+        await mailbox.append(raw_mail("the last one", message_id="<late@x.example>"))
+        events = await received(kafka_settings, kafka_topics, 7, timeout=60)
+    assert "the last one" in {e.text.plain for e in events}

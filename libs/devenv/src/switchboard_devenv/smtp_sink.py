@@ -13,7 +13,7 @@ import ssl
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -33,6 +33,8 @@ class ReceivedMail:
     mail_from: str
     recipients: list[str]
     raw: bytes
+    received_monotonic: float = field(default_factory=time.monotonic)
+    """When the server accepted it (``time.monotonic()``), for latency measurements."""
 
     @property
     def message(self) -> EmailMessage:

@@ -8,7 +8,9 @@ next pass publishes the same messages again with the same event ids, which downs
 
 Between passes the watcher waits in IDLE, re-issued every ``idle_renew_seconds`` (well inside the
 29 minutes after which servers drop it), and runs a pass after every IDLE, whether the server pushed
-new mail or not, so a lost push costs at most one renewal interval. Servers without IDLE, or where
+new mail or not, so a lost push costs at most one renewal interval. Mail that arrives while a pass
+runs is announced in the responses to the pass's own commands (and not again in IDLE), so a pass is
+followed by a search for such mail before the watcher goes idle. Servers without IDLE, or where
 IDLE fails, are polled every ``poll_interval_seconds``. Connection failures reconnect with jittered
 exponential backoff.
 """
@@ -72,6 +74,7 @@ class MailboxWatcher:
         self._pause_before_mark = pause_before_mark
         self._clock = clock
         self._uidvalidity: int | None = None
+        self._attempted: set[int] = set()
         self.connected = False
         self.last_pass_at: float | None = None
         self.last_error: str | None = None
@@ -140,6 +143,8 @@ class MailboxWatcher:
                 await connection.noop()
                 continue
             kafka_retry = 1.0
+            if await self._arrived_during_pass(connection, use_keyword):
+                continue  # the server may already have reported it during the pass, so IDLE would not
             if self.idle_supported and not idle_failed:
                 try:
                     await connection.idle_until_change(self.config.idle_renew_seconds, stopping)
@@ -163,8 +168,8 @@ class MailboxWatcher:
             leftover = await connection.search_uids("KEYWORD", config.keyword, "UNDELETED")
             if leftover:
                 await connection.move(leftover, config.processed_folder)
-        criteria = ("UNKEYWORD", config.keyword, "UNDELETED") if use_keyword else ("UNDELETED",)
-        uids = await connection.search_uids(*criteria)
+        uids = await connection.search_uids(*self._unprocessed(use_keyword))
+        self._attempted = set(uids)
         for start in range(0, len(uids), config.batch_size):
             if stopping.is_set():
                 return True
@@ -194,6 +199,14 @@ class MailboxWatcher:
         self.last_error = None
         LAST_PASS.labels(self.name).set_to_current_time()
         return True
+
+    def _unprocessed(self, use_keyword: bool) -> tuple[str, ...]:
+        return ("UNKEYWORD", self.config.keyword, "UNDELETED") if use_keyword else ("UNDELETED",)
+
+    async def _arrived_during_pass(self, connection: ImapConnection, use_keyword: bool) -> bool:
+        """Whether unprocessed mail arrived while the pass ran (not what the pass already tried)."""
+        remaining = await connection.search_uids(*self._unprocessed(use_keyword))
+        return bool(set(remaining) - self._attempted)
 
     async def _fetch_event(self, connection: ImapConnection, info: MessageInfo) -> IntakeMessage | None:
         too_large = info.size > self._max_bytes
