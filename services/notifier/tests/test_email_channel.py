@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from email import message_from_bytes, policy
 
 import pytest
@@ -19,6 +20,7 @@ from switchboard_notifier.settings import NotifierSettings
 
 NOTIFICATION_ID = "0b7a3c1e-5f7d-5a8e-9c1b-2d3e4f5a6b7c"
 REFERENCE = "SB-7K3-M9Q-XDZ"
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test certificate")
 
 
 def email_message(address: str = "jane@example.com", subject: str | None = "Where is my parcel?") -> IntakeMessage:
@@ -159,6 +161,7 @@ def test_smtp_from_is_required_with_smtp_host():
         SmtpSettings(host="smtp.example.com")
 
 
+@needs_openssl
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit TLS: aiosmtpd cannot tell
 @pytest.mark.parametrize("mode", ["starttls", "tls"])
 async def test_tls_and_authentication_from_settings_deliver(mode: str, tmp_path):
@@ -175,6 +178,7 @@ async def test_tls_and_authentication_from_settings_deliver(mode: str, tmp_path)
     assert received.recipients == ["jane@example.com"]
 
 
+@needs_openssl
 async def test_a_refused_login_is_retryable_not_failed(tmp_path):
     sink = SmtpSink(tls="starttls", credentials=("acks", "s3cret"), cert_folder=tmp_path).start()
     try:
@@ -189,6 +193,7 @@ async def test_a_refused_login_is_retryable_not_failed(tmp_path):
     assert sink.received == []
 
 
+@needs_openssl
 async def test_an_untrusted_server_certificate_is_not_sent_to(tmp_path):
     sink = SmtpSink(tls="tls", cert_folder=tmp_path).start()
     try:
