@@ -1,8 +1,9 @@
 """A real Dovecot IMAP server on loopback, for tests and the local gateway (Debian package ``dovecot-imapd``).
 
 Dovecot runs in the foreground (``dovecot -F -c FILE``) with a configuration of its own: loopback
-ports, its own base and state folders, plain-text passwords in a passwd-file (re-read when it
-changes, so users can be added while it runs), Maildir storage in a folder of its own. TLS is
+ports, its own base and state folders, Maildir storage in a folder of its own. Any user name logs in
+with the server's one password (a static passdb), so every test can have a mailbox of its own without
+reconfiguring the running server (Dovecot re-reads a passwd-file only now and then). TLS is
 optional: the IMAP port offers STARTTLS and a second port implicit TLS, with a self-signed
 certificate for 127.0.0.1 made by ``openssl`` (``cert_path`` is what clients trust); plain-text
 login is allowed without TLS too.
@@ -16,6 +17,8 @@ import contextlib
 import getpass
 import os
 import pwd
+import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -51,7 +54,7 @@ class ImapAccount:
 class DovecotServer:
     """One Dovecot instance listening on 127.0.0.1:<port> with its own data folder."""
 
-    def __init__(self, root: Path | None = None, *, port: int | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, port: int | None = None, password: str | None = None) -> None:
         binary = dovecot_binary()
         if binary is None:
             raise FileNotFoundError("dovecot is not installed (Debian package dovecot-imapd)")
@@ -64,7 +67,7 @@ class DovecotServer:
         self.tls_enabled = False
         self.host = "127.0.0.1"
         self._process: subprocess.Popen[bytes] | None = None
-        self._passwords: dict[str, str] = {}
+        self.password = password or secrets.token_hex(16)
         as_root = os.geteuid() == 0
         if as_root:
             self.mail_user = "dovecot"
@@ -103,8 +106,6 @@ class DovecotServer:
             if tls
             else "ssl = no\n"
         )
-        (self.root / "passwd").touch()
-        (self.root / "passwd").chmod(0o644)
         self.config_path.write_text(
             f"""# Written by switchboard_devenv.dovecot for tests and the local gateway.
 protocols = imap
@@ -116,6 +117,7 @@ log_path = {self.log_path}
 info_log_path = {self.log_path}
 {tls_config}disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 default_internal_user = {self.mail_user}
 default_login_user = {self.login_user}
 first_valid_uid = {min(self._mail_uid, 1)}
@@ -124,8 +126,8 @@ mail_location = maildir:{self.mail_root}/%n
 mail_uid = {self._mail_uid}
 mail_gid = {self._mail_gid}
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%n {self.root / "passwd"}
+  driver = static
+  args = password={self.password}
 }}
 userdb {{
   driver = static
@@ -179,18 +181,11 @@ protocol imap {{
         self.stop()
         raise TimeoutError(f"dovecot did not answer on {self.host}:{self.port}:\n{self.log_tail()}")
 
-    def add_account(self, username: str, password: str) -> ImapAccount:
-        """A new account (an empty Maildir); Dovecot re-reads the passwd-file on the next login."""
-        if ":" in username or ":" in password or "\n" in username + password:
-            raise ValueError("user names and passwords must not contain ':' or newlines")
-        self._passwords[username] = password
-        lines = "".join(f"{user}:{secret}\n" for user, secret in self._passwords.items())
-        passwd = self.root / "passwd"
-        staged = passwd.with_suffix(".new")
-        staged.write_text(lines)
-        staged.chmod(0o644)
-        staged.replace(passwd)
-        return ImapAccount(self.host, self.port, username, password)
+    def account(self, username: str) -> ImapAccount:
+        """A mailbox account of its own (its Maildir is made at the first login), with the server's password."""
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", username):
+            raise ValueError("user names are letters, digits, '.', '_' and '-'")
+        return ImapAccount(self.host, self.port, username, self.password)
 
     def maildir(self, username: str) -> Path:
         return self.mail_root / username

@@ -85,13 +85,16 @@ class LocalMail:
             }
         if dovecot_binary() is not None and not os.environ.get("EMAIL_MAILBOXES_FILE"):
             try:
-                self.dovecot = DovecotServer(self.data / "dovecot", port=_stored_port(self.data / "imap.port")).start()
+                self.dovecot = DovecotServer(
+                    self.data / "dovecot",
+                    port=_stored_port(self.data / "imap.port"),
+                    password=_secret(self.data / "imap.password"),
+                ).start()
             except (OSError, RuntimeError, TimeoutError) as exc:
                 print(f"  (no local mailbox: Dovecot did not start: {exc})", flush=True)
                 self.dovecot = None
         if self.dovecot is not None:
-            self.imap_password = _secret(self.data / "imap.password")
-            self.dovecot.add_account("support", self.imap_password)
+            self.imap_password = self.dovecot.account("support").password
             mailboxes = self.data / "mailboxes.yaml"
             mailboxes.write_text(
                 "mailboxes:\n"

@@ -90,7 +90,7 @@ def dovecot_server() -> Iterator[DovecotServer]:
 @pytest.fixture
 def imap_account(dovecot_server: DovecotServer) -> ImapAccount:
     """A new, empty mailbox account of this test's own on the session's Dovecot."""
-    return dovecot_server.add_account(f"u{uuid.uuid4().hex[:12]}", uuid.uuid4().hex)
+    return dovecot_server.account(f"u{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture
