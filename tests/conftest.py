@@ -34,6 +34,9 @@ class Gateway:
     def chat_url(self) -> str:
         return self.services["intake-chat"].url
 
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
     @property
     def phone_url(self) -> str:
         return self.services["intake-phone"].url

@@ -6,7 +6,10 @@ Starts a real Kafka broker (jars from Maven Central, cached), creates the topics
 every service as its own process, and prints where to talk to it. The phone channel runs against
 local stand-ins: ``switchboard-phone-sim`` plays a Twilio caller (it reads ``DIR/phone.json`` and
 the generated auth token), and a stand-in for Twilio's REST API receives the SMS acknowledgements
-(``DIR/sms-outbox.jsonl``). Ctrl-C stops everything. Logs are
+(``DIR/sms-outbox.jsonl``). Email: acknowledgements go to a
+local SMTP sink that writes them to ``DIR/outbox/*.eml``; if Dovecot is installed, a local IMAP
+mailbox (``support``) is watched too; the raw-MIME inbound endpoint takes a token from ``DIR``.
+Ctrl-C stops everything. Logs are
 in ``DIR/logs``; the broker's data stays in ``DIR/kafka`` so a restart keeps the conversations.
 Set ``KAFKA_BOOTSTRAP_SERVERS`` to use an existing cluster instead of the local broker.
 """
@@ -28,10 +31,14 @@ from pathlib import Path
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames, ensure_topics, load_topic_plan, plan_topics
 from switchboard_devenv.chat_sim import SimulatedChannels
+from switchboard_devenv.dovecot import DovecotServer, dovecot_binary
 from switchboard_devenv.kafka_broker import KafkaBroker, free_port
 from switchboard_devenv.processes import ServiceProcess
 from switchboard_devenv.services import SERVICES
+from switchboard_devenv.smtp_sink import SmtpSink
 from switchboard_devenv.wechat_line_dev import WeChatLineStandIns
+
+SUPPORT_ADDRESS = "support@switchboard.localhost"
 
 
 def service_ports(first_port: int) -> dict[str, int]:
@@ -73,6 +80,83 @@ def _secret(path: Path) -> str:
     return value
 
 
+def _stored_port(path: Path) -> int:
+    port = int(path.read_text()) if path.exists() else free_port()
+    path.write_text(str(port))
+    return port
+
+
+class LocalMail:
+    """The email channel on this machine: an SMTP sink for acknowledgements, and a Dovecot mailbox if installed."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.outbox = data / "outbox"
+        self.sink: SmtpSink | None = None
+        self.dovecot: DovecotServer | None = None
+        self.imap_password = ""
+        self.inbound_token = os.environ.get("EMAIL_INBOUND_TOKEN") or _secret(data / "email-inbound.token")
+
+    def start(self) -> dict[str, str]:
+        env = {"EMAIL_INBOUND_TOKEN": self.inbound_token, "EMAIL_OWN_ADDRESSES": f'["{SUPPORT_ADDRESS}"]'}
+        if not os.environ.get("SMTP_HOST"):
+            self.sink = SmtpSink(port=_stored_port(self.data / "smtp.port"), outbox=self.outbox).start()
+            env |= {
+                "SMTP_HOST": self.sink.host,
+                "SMTP_PORT": str(self.sink.port),
+                "SMTP_TLS_MODE": "none",
+                "SMTP_FROM": f"Switchboard Support <{SUPPORT_ADDRESS}>",
+            }
+        if dovecot_binary() is not None and not os.environ.get("EMAIL_MAILBOXES_FILE"):
+            try:
+                self.dovecot = DovecotServer(
+                    self.data / "dovecot",
+                    port=_stored_port(self.data / "imap.port"),
+                    password=_secret(self.data / "imap.password"),
+                ).start()
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                print(f"  (no local mailbox: Dovecot did not start: {exc})", flush=True)
+                self.dovecot = None
+        if self.dovecot is not None:
+            self.imap_password = self.dovecot.account("support").password
+            mailboxes = self.data / "mailboxes.yaml"
+            mailboxes.write_text(
+                "mailboxes:\n"
+                "  - name: support\n"
+                f"    host: {self.dovecot.host}\n"
+                f"    port: {self.dovecot.port}\n"
+                "    tls: none\n"
+                "    username: support\n"
+                "    password_env: IMAP_PASSWORD_SUPPORT\n"
+                "    poll_interval_seconds: 10\n"
+                f"    addresses: [{SUPPORT_ADDRESS}]\n"
+            )
+            env |= {"EMAIL_MAILBOXES_FILE": str(mailboxes), "IMAP_PASSWORD_SUPPORT": self.imap_password}
+        return env
+
+    def banner(self, intake_email: ServiceProcess | None) -> str:
+        lines = []
+        if intake_email is not None:
+            lines.append(
+                f"  Email inbound (raw MIME):      curl -H 'Authorization: Bearer {self.inbound_token}' "
+                f"--data-binary @message.eml {intake_email.url}/v1/email/inbound\n"
+            )
+        if self.dovecot is not None:
+            lines.append(
+                f"  Email mailbox (IMAP):          curl -u support:{self.imap_password} -T message.eml "
+                f"imap://{self.dovecot.host}:{self.dovecot.port}/INBOX\n"
+            )
+        if self.sink is not None:
+            lines.append(f"  Email acknowledgements:        {self.outbox}/*.eml (SMTP on port {self.sink.port})\n")
+        return "".join(lines)
+
+    def stop(self) -> None:
+        if self.dovecot is not None:
+            self.dovecot.stop()
+        if self.sink is not None:
+            self.sink.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="switchboard-dev", description="Run the whole gateway locally.")
     parser.add_argument("--data", type=Path, default=Path(".cache/dev"), help="where the broker data and logs live")
@@ -104,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         "CONSUMER_INSTANCE_ID": "dev",
         **simulated.env,
     }
+    mail = LocalMail(data)
+    env |= mail.start()
     processes: list[ServiceProcess] = []
     ports = service_ports(args.chat_port)
     standins = WeChatLineStandIns(data).start(chat_url=f"http://127.0.0.1:{ports['intake-chat']}")
@@ -151,11 +237,13 @@ def main(argv: list[str] | None = None) -> int:
                 "--language zh-Hans --team logistics\n"
                 f"  SMS sent to callers:           {data / 'sms-outbox.jsonl'} (Twilio API stand-in {twilio_api.url})\n"
             )
+        intake_email = next((p for p in processes if p.name == "intake-email"), None)
         print(
             "\nSwitchboard is running.\n"
             f"  Web chat (open in a browser):  {chat.url}/\n"
             f"  Chat HTTP API:                 {chat.url}/docs\n"
             + phone_lines
+            + mail.banner(intake_email)
             + "".join(f"  {p.name:<30} {p.url}/readyz  {p.url}/metrics\n" for p in processes if p is not twilio_api)
             + standins.banner()
             + simulated.banner
@@ -178,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             process.stop()
         standins.stop()
         simulated.stop()
+        mail.stop()
         if broker is not None:
             broker.stop()
         time.sleep(0.1)

@@ -1,6 +1,9 @@
 """pytest fixtures for the whole repository: one real Kafka broker per session, isolated topics per test.
 
 ``KAFKA_BOOTSTRAP_SERVERS`` points the suite at an existing cluster instead of starting a broker.
+Mail: one real Dovecot IMAP server per session (a fresh account per test) and an aiosmtpd server per
+test. Without Dovecot installed the IMAP tests skip, except under CI (``CI=true``), where .ci/run
+installs it and its absence is a failure.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import pytest
 
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
+from switchboard_devenv.dovecot import DovecotServer, ImapAccount, dovecot_binary
 from switchboard_devenv.kafka_broker import KafkaBroker
 from switchboard_devenv.kafka_testing import create_plan_topics
+from switchboard_devenv.smtp_sink import SmtpSink
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +70,34 @@ def corpus_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"corpus not found at {path} (set SWITCHBOARD_CORPUS_DIR): skipping corpus tests")
     return path
+
+
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[DovecotServer]:
+    """A real Dovecot IMAP server on 127.0.0.1 for the whole session."""
+    if dovecot_binary() is None:
+        message = "dovecot is not installed (apt-get install dovecot-imapd): skipping the IMAP tests"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message.replace("skipping", "required under CI for"))
+        pytest.skip(message)
+    server = DovecotServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def imap_account(dovecot_server: DovecotServer) -> ImapAccount:
+    """A new, empty mailbox account of this test's own on the session's Dovecot."""
+    return dovecot_server.account(f"u{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """An SMTP server on 127.0.0.1 that keeps every message it receives."""
+    sink = SmtpSink().start()
+    try:
+        yield sink
+    finally:
+        sink.stop()

@@ -16,6 +16,7 @@ class ServiceModule:
 SERVICES: tuple[ServiceModule, ...] = (
     ServiceModule("intake-chat", "switchboard_intake_chat.main", public=True),
     ServiceModule("intake-phone", "switchboard_intake_phone.main", public=True),
+    ServiceModule("intake-email", "switchboard_intake_email.main", public=True),
     ServiceModule("classifier", "switchboard_classifier.main"),
     ServiceModule("dispatcher", "switchboard_dispatcher.main"),
     ServiceModule("notifier", "switchboard_notifier.main"),

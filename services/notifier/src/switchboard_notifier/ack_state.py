@@ -54,6 +54,8 @@ class PartitionState:
     pending: dict[str, PendingAck] = field(default_factory=dict)
     handled: dict[str, datetime] = field(default_factory=dict)
     conversation_acked_at: dict[str, datetime] = field(default_factory=dict)
+    recipient_sent_at: dict[str, list[datetime]] = field(default_factory=dict)
+    """When acknowledgements went to each recipient key: the per-address limit counts these."""
 
     def add_pending(self, entry: PendingAck) -> None:
         self.pending[entry.message.event_id] = entry
@@ -70,6 +72,12 @@ class PartitionState:
                 previous = self.conversation_acked_at.get(record.conversation_id)
                 if previous is None or record.recorded_at > previous:
                     self.conversation_acked_at[record.conversation_id] = record.recorded_at
+        if record.outcome is AckOutcome.SENT and record.recipient_key:
+            self.recipient_sent_at.setdefault(record.recipient_key, []).append(record.recorded_at)
+
+    def sent_to_recipient_since(self, recipient_key: str, since: datetime) -> int:
+        """How many acknowledgements and notifications went to this recipient since ``since``."""
+        return sum(1 for at in self.recipient_sent_at.get(recipient_key, ()) if at >= since)
 
     def floor(self, *, routed: bool) -> int | None:
         """Lowest offset still held in intake.messages.v1 (or intake.routed.v1) for pending work."""
@@ -81,6 +89,8 @@ class PartitionState:
         """Drop handled ids and conversation times older than the state window (bounded memory)."""
         self.handled = {k: v for k, v in self.handled.items() if v >= horizon}
         self.conversation_acked_at = {k: v for k, v in self.conversation_acked_at.items() if v >= horizon}
+        recent = {k: [t for t in v if t >= horizon] for k, v in self.recipient_sent_at.items()}
+        self.recipient_sent_at = {k: v for k, v in recent.items() if v}
 
 
 class SuppressReason(StrEnum):
@@ -92,6 +102,7 @@ class SuppressReason(StrEnum):
     EXPIRED = "expired"
     CONVERSATION_RECENTLY_ACKNOWLEDGED = "conversation_recently_acknowledged"
     OWN_MESSAGE = "own_message"
+    RECIPIENT_LIMIT = "recipient_limit_reached"
 
 
 def suppression(
@@ -102,6 +113,8 @@ def suppression(
     conversation_window: timedelta,
     max_age: timedelta,
     has_sender: bool,
+    recipient_recent: int = 0,
+    recipient_limit: int | None = None,
 ) -> SuppressReason | None:
     """Why this message must not be acknowledged, or None when it should be."""
     if message.automated is not None:
@@ -113,6 +126,8 @@ def suppression(
     last = state.conversation_acked_at.get(message.conversation_id)
     if last is not None and message.received_at - last < conversation_window:
         return SuppressReason.CONVERSATION_RECENTLY_ACKNOWLEDGED
+    if recipient_limit is not None and recipient_recent >= recipient_limit:
+        return SuppressReason.RECIPIENT_LIMIT
     return None
 
 

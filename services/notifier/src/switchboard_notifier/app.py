@@ -11,6 +11,7 @@ from switchboard_common.service import ConsumerRuntime, consumer_app
 from switchboard_notifier.channels import (
     ChannelSender,
     SenderRegistry,
+    email,
     line,
     messenger,
     slack,
@@ -38,6 +39,7 @@ SENDER_FACTORIES: list[Callable[[NotifierSettings], ChannelSender | None]] = [
     messenger.from_settings,
     telegram.from_settings,
     sms.from_settings,
+    email.from_settings,
 ]
 
 

@@ -45,7 +45,7 @@ from switchboard_common.events.models import (
     IntakeMessage,
     RoutedMessage,
 )
-from switchboard_common.identity import derived_event_id
+from switchboard_common.identity import customer_key, derived_event_id
 from switchboard_common.language import guess_language
 from switchboard_common.partition_reader import read_partitions_since
 from switchboard_common.pii import mask_handle
@@ -64,6 +64,11 @@ GENERIC_RESPONSE_TIME = timedelta(hours=24)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def recipient_key(message: IntakeMessage) -> str:
+    """The per-address limit's key: the reply address on its channel, not reversible."""
+    return customer_key(message.reply_to.channel.value, message.reply_to.address)
 
 
 class NotifierProcessor(Processor):
@@ -241,6 +246,17 @@ class NotifierProcessor(Processor):
                     reason=SuppressReason.CONVERSATION_RECENTLY_ACKNOWLEDGED,
                 )
             ]
+        if self._recipient_recent(message, now) >= self._settings.recipient_limit:
+            return [
+                self._record(
+                    state,
+                    message,
+                    entry.kind,
+                    AckOutcome.SUPPRESSED,
+                    entry.case_reference,
+                    reason=SuppressReason.RECIPIENT_LIMIT,
+                )
+            ]
         sender = self._senders.for_channel(message.reply_to.channel)
         if sender is None:
             return [
@@ -353,7 +369,19 @@ class NotifierProcessor(Processor):
             conversation_window=self._settings.conversation_window,
             max_age=self._settings.max_ack_age,
             has_sender=self._senders.for_channel(message.reply_to.channel) is not None,
+            recipient_recent=self._recipient_recent(message, self._clock()),
+            recipient_limit=self._settings.recipient_limit,
         )
+
+    def _recipient_recent(self, message: IntakeMessage, now: datetime) -> int:
+        """Messages sent to this message's reply address within the window, over every partition held here.
+
+        Conversations of one address spread over partitions, so the count spans all of this instance's
+        partitions; it is rebuilt from notify.acks.v1 with them, so a restart does not reset it.
+        """
+        key = recipient_key(message)
+        since = now - self._settings.recipient_window
+        return sum(state.sent_to_recipient_since(key, since) for state in self._states.values())
 
     def _note_breach(self, entry: PendingAck, now: datetime) -> None:
         deadline = entry.message.received_at + self._settings.sla_for(entry.message.channel)
@@ -398,6 +426,7 @@ class NotifierProcessor(Processor):
             language=language,
             department=department,
             recipient_masked=mask_handle(message.reply_to.address),
+            recipient_key=recipient_key(message),
             received_at=message.received_at,
             recorded_at=when,
             latency_ms=round(latency.total_seconds() * 1000, 3),

@@ -54,6 +54,13 @@ class NotifierSettings(BaseSettings):
         default=timedelta(minutes=10),
         description="At most one acknowledgement per conversation within this window.",
     )
+    recipient_limit: int = Field(
+        default=5,
+        ge=1,
+        description="At most this many acknowledgements to one address (email, phone number, ...) per "
+        "recipient_window, so that no mail loop or flood can make the gateway send without end.",
+    )
+    recipient_window: timedelta = Field(default=timedelta(hours=1))
     max_ack_age: timedelta = Field(
         default=timedelta(hours=24),
         description="Messages older than this when first seen are recorded as expired, not acknowledged.",
@@ -69,6 +76,7 @@ class NotifierSettings(BaseSettings):
 
     @field_validator(
         "conversation_window",
+        "recipient_window",
         "max_ack_age",
         "state_window",
         "send_timeout",

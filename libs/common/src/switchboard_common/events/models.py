@@ -395,6 +395,10 @@ class AckRecord(EventModel):
     language: Language | None = None
     department: str | None = None
     recipient_masked: str | None = None
+    recipient_key: str | None = Field(
+        default=None,
+        description="Stable, non-reversible key of the recipient's address on the channel (per-address limits).",
+    )
     received_at: datetime
     recorded_at: datetime
     latency_ms: float = Field(description="From the message's arrival to the acknowledgement's delivery.")
