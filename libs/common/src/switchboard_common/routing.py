@@ -165,6 +165,8 @@ def route(config: RoutingConfig, classification: Classification, facts: MessageF
     """The first matching rule's department; the fallback below the confidence threshold."""
     if facts.automated or classification.type is MessageType.NON_ACTIONABLE:
         return RouteDecision(department=None, rule="non-actionable")
+    if facts.kind is MessageKind.SATISFACTION_RESPONSE:
+        return RouteDecision(department=None, rule="satisfaction-response")
     values: dict[str, object] = {
         "topic": classification.topic,
         "type": classification.type,

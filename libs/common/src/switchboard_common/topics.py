@@ -31,6 +31,8 @@ CHAT_OUTBOUND = "chat.outbound.v1"
 CASE_UPDATES = "case.updates.v1"
 ESCALATIONS = "escalations.v1"
 INCIDENTS = "incidents.v1"
+NOTIFY_UPDATES = "notify.updates.v1"
+CASE_SATISFACTION = "case.satisfaction.v1"
 PHONE_CALLBACKS = "phone.callbacks.v1"
 DLQ_SUFFIX = ".dlq"
 

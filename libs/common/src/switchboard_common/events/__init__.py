@@ -16,6 +16,8 @@ from switchboard_common.events.envelope import (
 from switchboard_common.events.models import (
     AckRecord,
     CaseEvent,
+    CaseNotification,
+    CaseSatisfaction,
     CaseUpdate,
     ChatOutbound,
     ClassifiedMessage,
@@ -88,6 +90,21 @@ INCIDENT_DETECTED = EventSpec(
     description="A surge of similar complaints: supervisors are alerted once per incident.",
 )
 
+CASE_NOTIFIED = EventSpec(
+    topic="notify.updates.v1",
+    ce_type="switchboard.case.notified.v1",
+    model=CaseNotification,
+    key="case_reference",
+    description="Every department update or reply delivered (or not) to the customer, and satisfaction requests.",
+)
+CASE_SATISFIED = EventSpec(
+    topic="case.satisfaction.v1",
+    ce_type="switchboard.case.satisfaction.v1",
+    model=CaseSatisfaction,
+    key="case_reference",
+    description="Customers' ratings (1 to 5) of their resolved cases.",
+)
+
 ALL_SPECS: tuple[EventSpec[Any], ...] = (
     MESSAGE_RECEIVED,
     MESSAGE_CLASSIFIED,
@@ -98,13 +115,17 @@ ALL_SPECS: tuple[EventSpec[Any], ...] = (
     ACK_RECORDED,
     CHAT_OUTBOUND,
     INCIDENT_DETECTED,
+    CASE_NOTIFIED,
+    CASE_SATISFIED,
 )
 
 __all__ = [
     "ACK_RECORDED",
     "ALL_SPECS",
     "CASE_ESCALATED",
+    "CASE_NOTIFIED",
     "CASE_OPENED",
+    "CASE_SATISFIED",
     "CASE_UPDATED",
     "CHAT_OUTBOUND",
     "INCIDENT_DETECTED",

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class EventModel(BaseModel):
@@ -187,6 +188,18 @@ class IntakePosition(EventModel):
     offset: int = Field(ge=0)
 
 
+class SatisfactionAnswer(EventModel):
+    """A customer's answer to a satisfaction request, as a channel carried it explicitly (a button, a link).
+
+    A rating written as plain text ("4", "五分") is recognised later, by the notifier, which knows
+    whether a request is waiting in the conversation.
+    """
+
+    case_reference: str
+    score: int = Field(ge=1, le=5)
+    via: Literal["button", "link"]
+
+
 class IntakeMessage(EventModel):
     """intake.messages.v1: one customer message, normalised by an intake adapter."""
 
@@ -210,6 +223,11 @@ class IntakeMessage(EventModel):
     )
     provider_ids: dict[str, str] = Field(default_factory=dict)
     raw_ref: str | None = Field(default=None, description="Reference to the raw payload, for audit.")
+    satisfaction: SatisfactionAnswer | None = Field(
+        default=None,
+        description="Set (with kind satisfaction_response) when the customer answered a satisfaction request "
+        "by button or link.",
+    )
 
 
 class Money(EventModel):
@@ -362,6 +380,16 @@ class CaseUpdate(EventModel):
     author: str | None = None
     sent_at: datetime
 
+    @model_validator(mode="after")
+    def _complete(self) -> CaseUpdate:
+        if self.kind is CaseUpdateKind.STATUS and self.status is None:
+            raise ValueError("a status update needs a status")
+        if self.kind is CaseUpdateKind.REPLY and not (self.message and self.message.strip()):
+            raise ValueError("a reply needs a message")
+        if self.status is CaseStatus.DELAYED and self.expected_at is None:
+            raise ValueError("a delay needs the new expected time (expected_at)")
+        return self
+
 
 class AckKind(StrEnum):
     """What the notifier sent."""
@@ -407,6 +435,13 @@ class AckRecord(EventModel):
     attempts: int = 1
 
 
+class ChatAction(EventModel):
+    """A button offered with a chat message; pressing it sends ``value`` back as the answer."""
+
+    label: str
+    value: str
+
+
 class ChatOutbound(EventModel):
     """chat.outbound.v1: a message for a web-chat conversation, delivered by whichever replica holds the socket."""
 
@@ -419,6 +454,42 @@ class ChatOutbound(EventModel):
     department: str | None = None
     language: Language | None = None
     sent_at: datetime
+    actions: list[ChatAction] = Field(
+        default_factory=list, description="Buttons offered with the message (a satisfaction request's 1-5)."
+    )
+
+
+class CaseNotification(EventModel):
+    """notify.updates.v1: every department update or reply delivered (or not) to a customer, keyed by case
+    reference (co-partitioned with case.updates.v1), and every satisfaction request that followed one."""
+
+    event_id: str
+    update_id: str
+    case_reference: str
+    conversation_id: str | None = None
+    channel: Channel | None = None
+    kind: AckKind
+    status: CaseStatus | None = None
+    outcome: AckOutcome
+    reason: str | None = None
+    language: Language | None = None
+    recipient_masked: str | None = None
+    recorded_at: datetime
+    latency_ms: float = Field(description="From the update's sent_at to its delivery.")
+    attempts: int = 1
+
+
+class CaseSatisfaction(EventModel):
+    """case.satisfaction.v1: a customer's rating of a resolved case (1 to 5), keyed by case reference."""
+
+    event_id: str
+    case_reference: str
+    score: int = Field(ge=1, le=5)
+    via: Literal["button", "link", "text"]
+    channel: Channel
+    conversation_id: str
+    message_event_id: str
+    answered_at: datetime
 
 
 class Incident(EventModel):
