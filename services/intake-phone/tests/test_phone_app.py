@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PBX_SECRET, PhoneApp, phone_settings
-from phone_support import CALLER, Call, signature
+from phone_support import CALLER, PBX_SECRET, Call, PhoneApp, phone_settings, signature
 
 from switchboard_common.events.models import Channel, Language, MessageKind, TranscriptStatus
 from switchboard_common.identity import conversation_key
