@@ -295,25 +295,41 @@ FACTS = st.builds(
     hint=st.none() | st.sampled_from(["orders", "billing", "tech_support", "not-a-team"]),
     automated=st.booleans(),
 )
+ROUTABLE_KINDS = [k for k in MessageKind if k is not MessageKind.SATISFACTION_RESPONSE]
+CHOSEN_TEAM_FACTS = st.builds(
+    MessageFacts,
+    channel=st.sampled_from(Channel),
+    kind=st.sampled_from(ROUTABLE_KINDS),
+    hint=st.sampled_from(["orders", "billing", "tech_support"]),
+    automated=st.just(False),
+)
+
+
+def _not_routed(classification: Classification, facts: MessageFacts) -> bool:
+    """Automated mail, non-actionable text and answers to a satisfaction survey reach no team."""
+    return (
+        facts.automated
+        or classification.type is MessageType.NON_ACTIONABLE
+        or facts.kind is MessageKind.SATISFACTION_RESPONSE
+    )
 
 
 @SETTINGS
 @given(classification=CLASSIFICATIONS, facts=FACTS)
 def test_routing_always_names_a_known_department_or_none(classification: Classification, facts: MessageFacts) -> None:
     decision = route(CONFIG, classification, facts)
-    if facts.automated or classification.type is MessageType.NON_ACTIONABLE:
+    if _not_routed(classification, facts):
         assert decision.department is None
     else:
         assert decision.department in CONFIG.departments()
 
 
 @SETTINGS
-@given(classification=CLASSIFICATIONS, facts=FACTS)
+@given(classification=CLASSIFICATIONS, facts=CHOSEN_TEAM_FACTS)
 def test_a_team_chosen_by_the_customer_wins_whatever_the_classification(
     classification: Classification, facts: MessageFacts
 ) -> None:
-    assume(facts.hint in {"orders", "billing", "tech_support"} and not facts.automated)
-    assume(classification.type is not MessageType.NON_ACTIONABLE)
+    assume(not _not_routed(classification, facts))
     assert route(CONFIG, classification, facts).department == facts.hint
 
 
@@ -322,8 +338,8 @@ def test_a_team_chosen_by_the_customer_wins_whatever_the_classification(
 def test_below_the_confidence_threshold_only_the_customers_choice_or_triage_route(
     classification: Classification, facts: MessageFacts
 ) -> None:
-    assume(classification.confidence < CONFIG.min_confidence and not facts.automated)
-    assume(classification.type is not MessageType.NON_ACTIONABLE)
+    assume(classification.confidence < CONFIG.min_confidence)
+    assume(not _not_routed(classification, facts))
     assert route(CONFIG, classification, facts).department in {CONFIG.fallback_department, facts.hint}
 
 
