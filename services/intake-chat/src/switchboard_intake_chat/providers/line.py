@@ -4,8 +4,8 @@
 body holds several events. Message events (and ``messageEdited``: the customer's corrected text) from
 users, groups and rooms become intake events; follow/unfollow, join/leave, member changes, postbacks,
 beacons, account links, unsends, video-play completions, events in standby mode and event types this
-gateway does not know are recorded (a log line and ``switchboard_line_events_total``) and answered
-with success.
+gateway does not know are recorded (an :class:`Ignored`: a log line and
+``switchboard_intake_webhook_events_total``) and answered with success.
 
 Event ids derive from ``webhookEventId`` (the same on a redelivery, ``deliveryContext.isRedelivery``),
 so a redelivered event is one event. The reply token and the time LINE issued it travel in the reply
@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +39,7 @@ from switchboard_common.events.models import (
 )
 from switchboard_common.identity import conversation_key, customer_key, event_id
 from switchboard_common.text import safe_plain_text
+from switchboard_intake_chat.providers.normalised import Ignored, IgnoreReason, Normalised, ids
 from switchboard_intake_chat.providers.wechat import location_text
 
 MESSAGE_EVENTS = frozenset({"message", "messageEdited"})
@@ -99,16 +99,6 @@ def parse_webhook(body: bytes) -> tuple[str, list[dict[str, Any]]]:
     return str(document.get("destination") or ""), events
 
 
-@dataclass(frozen=True, slots=True)
-class LineRecorded:
-    """An event answered with success and recorded, not published."""
-
-    kind: str
-    type: str
-    event_id: str
-    reason: str
-
-
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -133,27 +123,30 @@ def line_event_id(destination: str, event: Mapping[str, Any]) -> str:
 
 def normalise_event(
     destination: str, event: Mapping[str, Any], settings: LineSettings, received_at: datetime
-) -> IntakeMessage | LineRecorded:
+) -> Normalised:
     kind = str(event.get("type") or "?")
     ident = line_event_id(destination, event)
+    recorded_ids = ids(event_id=ident, webhook_event_id=event.get("webhookEventId"))
     message = event.get("message")
     if kind not in MESSAGE_EVENTS or not isinstance(message, dict):
-        known = kind in RECORDED_EVENTS
-        return LineRecorded("event" if known else "unknown", kind, ident, "not a customer message")
+        reason = IgnoreReason.PLATFORM_NOTICE if kind in RECORDED_EVENTS else IgnoreReason.UNKNOWN_TYPE
+        return Ignored(reason, kind, "not a customer message", recorded_ids)
     if event.get("mode") == "standby":
-        return LineRecorded("standby", kind, ident, "the channel is in standby: another module answers")
+        return Ignored(IgnoreReason.STANDBY, kind, "the channel is in standby: another module answers", recorded_ids)
     source = _object(event.get("source"))
     source_type = str(source.get("type") or "")
     chat_id = {"user": source.get("userId"), "group": source.get("groupId"), "room": source.get("roomId")}.get(
         source_type
     )
     if not chat_id:
-        return LineRecorded("invalid", kind, ident, f"no sender in source {source_type!r}")
+        return Ignored(IgnoreReason.INCOMPLETE, kind, f"no sender in source {source_type!r}", recorded_ids)
     user = str(source.get("userId") or chat_id)
     msg_type = str(message.get("type") or "")
     content = _content(msg_type, message)
     if content is None:
-        return LineRecorded("unknown", f"{kind}:{msg_type}", ident, f"message type {msg_type!r} is not handled")
+        return Ignored(
+            IgnoreReason.UNKNOWN_TYPE, f"{kind}:{msg_type}", f"message type {msg_type!r} is not handled", recorded_ids
+        )
     text, attachments = content
     plain, truncated = safe_plain_text(text, settings.max_text_chars)
     timestamp = event.get("timestamp")

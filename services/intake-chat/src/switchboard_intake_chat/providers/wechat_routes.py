@@ -2,8 +2,9 @@
 
 ``GET`` answers WeChat's URL verification; ``POST`` takes a push: the signature is checked over the
 raw request before anything is parsed, encrypted pushes are decrypted, and the answer (``success``)
-is given only after Kafka stored the message, within WeChat's 5 seconds (503 otherwise, and WeChat
-retries). Replies go out asynchronously through the notifier's customer-service message senders.
+is given only after Kafka stored the message, within WeChat's 5 seconds (503 otherwise while the
+publish goes on, and WeChat's retry joins it). Replies go out asynchronously through the notifier's
+customer-service message senders.
 
 An account configured with an EncodingAESKey accepts only encrypted pushes: the plain-mode signature
 covers the token, timestamp and nonce but not the body, so a plain push could not be trusted there.
@@ -23,15 +24,15 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 from prometheus_client import Counter
 
-from switchboard_common.events.models import Channel, IntakeMessage
+from switchboard_common.events.models import Channel
 from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limited
 from switchboard_common.producer import KafkaUnavailable
-from switchboard_intake_chat.providers.publish_once import PublishOnce
+from switchboard_intake_chat.providers.normalised import Ignored, IgnoreReason
+from switchboard_intake_chat.providers.webhook_intake import WebhookIntake
 from switchboard_intake_chat.providers.wechat import (
     MAX_XML_BYTES,
     Account,
     KfNotification,
-    Recorded,
     WeChatPayloadError,
     WeChatSettings,
     WeComSettings,
@@ -43,11 +44,6 @@ from switchboard_intake_chat.providers.wecom_kf import KfPuller, WeComApiError, 
 
 log = logging.getLogger(__name__)
 
-CALLBACKS = Counter(
-    "switchboard_wechat_callbacks_total",
-    "WeChat and WeCom pushes by what became of them (published, duplicate, event, unknown, ...) and type.",
-    ["channel", "outcome", "type"],
-)
 KF_PULLS = Counter("switchboard_wecom_kf_pulls_total", "kf/sync_msg pulls by result.", ["result"])
 
 SUCCESS = PlainTextResponse("success")
@@ -58,19 +54,8 @@ OptionalQuery = Annotated[str | None, Query(max_length=512)]
 
 def _reject(channel: Channel, status: int, code: str, reason: str) -> HTTPException:
     REJECTED.labels(channel.value, code).inc()
-    CALLBACKS.labels(channel.value, "rejected", code).inc()
     log.warning("%s callback rejected", channel.value, extra={"reason": reason, "status": status})
     return HTTPException(status, reason)
-
-
-def record(channel: Channel, outcome: Recorded) -> None:
-    """Log and count a push that is answered with success but is no customer message."""
-    CALLBACKS.labels(channel.value, outcome.kind, outcome.type[:60]).inc()
-    log.info(
-        "%s push recorded, not published",
-        channel.value,
-        extra={"kind": outcome.kind, "type": outcome.type, "event_id": outcome.event_id, "reason": outcome.reason},
-    )
 
 
 def _fields(channel: Channel, plain: bytes) -> dict[str, str]:
@@ -104,13 +89,6 @@ def _encrypted_fields(
     return _fields(channel, plain)
 
 
-async def _publish(channel: Channel, once: PublishOnce, message: IntakeMessage, within: float) -> PlainTextResponse:
-    result = await once.publish([message], timeout=within)
-    outcome = "published" if result.published else "duplicate"
-    CALLBACKS.labels(channel.value, outcome, message.provider_ids.get("msg_type", "?")).inc()
-    return SUCCESS
-
-
 def wechat_router(publisher: IntakePublisher, settings: WeChatSettings | None) -> APIRouter:
     """``/v1/wechat/callback``; no routes (404) when the Official Account is not configured."""
     router = APIRouter(tags=["WeChat"])
@@ -118,7 +96,7 @@ def wechat_router(publisher: IntakePublisher, settings: WeChatSettings | None) -
         return router
     token = settings.token.get_secret_value()
     key = settings.key()
-    once = PublishOnce(publisher)
+    intake = WebhookIntake(publisher, Channel.WECHAT.value, deadline=settings.answer_within_seconds)
 
     def account(fields: dict[str, str]) -> Account:
         return Account(
@@ -178,11 +156,9 @@ def wechat_router(publisher: IntakePublisher, settings: WeChatSettings | None) -
                 raise _reject(Channel.WECHAT, 403, "plain_refused", "this account accepts encrypted pushes only")
             fields = _fields(Channel.WECHAT, body)
         outcome = normalise_push(fields, account(fields), received_at)
-        if isinstance(outcome, IntakeMessage):
-            return await _publish(Channel.WECHAT, once, outcome, settings.answer_within_seconds)
         if isinstance(outcome, KfNotification):
-            outcome = Recorded("unknown", "event:kf_msg_or_event", "-", "kf notifications belong to WeCom")
-        record(Channel.WECHAT, outcome)
+            outcome = Ignored(IgnoreReason.UNKNOWN_TYPE, "event:kf_msg_or_event", "kf notifications belong to WeCom")
+        await intake.accept([outcome])
         return SUCCESS
 
     return router
@@ -198,7 +174,7 @@ def wecom_router(
         return APIRouter(tags=["WeCom"])
     token = settings.token.get_secret_value()
     key = settings.key()
-    once = PublishOnce(publisher)
+    intake = WebhookIntake(publisher, Channel.WECOM.value, deadline=settings.answer_within_seconds)
     state: dict[str, KfPuller] = {}
     background: set[asyncio.Task[int]] = set()
 
@@ -206,9 +182,9 @@ def wecom_router(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         client = http()
         if settings.secret is not None:
-            state["puller"] = KfPuller(
-                WeComKfClient(settings, client), once, settings, lambda outcome: record(Channel.WECOM, outcome)
-            )
+            # A page of pulled messages may take longer to store than one push: its own deadline.
+            pulled_intake = WebhookIntake(publisher, Channel.WECOM.value, deadline=settings.answer_within_seconds * 2)
+            state["puller"] = KfPuller(WeComKfClient(settings, client), pulled_intake, settings)
         try:
             yield
         finally:
@@ -231,7 +207,7 @@ def wecom_router(
     async def pull(notification: KfNotification) -> PlainTextResponse:
         puller = state.get("puller")
         if puller is None:
-            record(Channel.WECOM, Recorded("not_configured", "event:kf_msg_or_event", "-", "no WECOM_SECRET to pull"))
+            intake.record(Ignored(IgnoreReason.NOT_CONFIGURED, "event:kf_msg_or_event", "no WECOM_SECRET to pull"))
             log.error("a kf notification arrived but WECOM_SECRET is not set: customer messages are not pulled")
             return SUCCESS
         task = asyncio.create_task(puller.pull(notification), name=f"kf-pull-{notification.open_kfid}")
@@ -291,9 +267,7 @@ def wecom_router(
         outcome = normalise_push(fields, account, received_at)
         if isinstance(outcome, KfNotification):
             return await pull(outcome)
-        if isinstance(outcome, IntakeMessage):
-            return await _publish(Channel.WECOM, once, outcome, settings.answer_within_seconds)
-        record(Channel.WECOM, outcome)
+        await intake.accept([outcome])
         return SUCCESS
 
     return router

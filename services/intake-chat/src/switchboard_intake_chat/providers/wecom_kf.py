@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 
 from switchboard_common.access_tokens import AccessToken, AccessTokenCache
-from switchboard_common.events.models import IntakeMessage
-from switchboard_intake_chat.providers.publish_once import PublishOnce
-from switchboard_intake_chat.providers.wechat import KfNotification, Recorded, WeComSettings, normalise_kf_message
+from switchboard_intake_chat.providers.normalised import Normalised
+from switchboard_intake_chat.providers.webhook_intake import WebhookIntake
+from switchboard_intake_chat.providers.wechat import KfNotification, WeComSettings, normalise_kf_message
 
 log = logging.getLogger(__name__)
 
@@ -100,20 +100,23 @@ class WeComKfClient:
 
 
 class KfPuller:
-    """Pulls, normalises and publishes customer-service messages; one pull at a time per account."""
+    """Pulls, normalises and publishes customer-service messages; one pull at a time per account.
+
+    ``intake`` publishes each page's messages once and records the rest (system events, our servicers'
+    messages); past its deadline the pull fails (the cursor stays) while the publish goes on, and the
+    next pull of the same page joins it.
+    """
 
     def __init__(
         self,
         client: WeComKfClient,
-        publisher: PublishOnce,
+        intake: WebhookIntake,
         settings: WeComSettings,
-        record: Callable[[Recorded], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client
-        self._publisher = publisher
+        self._intake = intake
         self._settings = settings
-        self._record = record
         self._clock = clock
         self._cursors: dict[str, str] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -130,23 +133,18 @@ class KfPuller:
                 page = await self._client.sync_msg(
                     cursor=cursor, token=notification.token, open_kfid=notification.open_kfid
                 )
-                messages: list[IntakeMessage] = []
-                for item in page.get("msg_list") or []:
-                    if not isinstance(item, dict):
-                        continue
-                    outcome = normalise_kf_message(
+                outcomes: list[Normalised] = [
+                    normalise_kf_message(
                         item,
                         self._settings.corp_id,
                         self._settings.language,
                         self._settings.max_text_chars,
                         self._clock(),
                     )
-                    if isinstance(outcome, IntakeMessage):
-                        messages.append(outcome)
-                    else:
-                        self._record(outcome)
-                result = await self._publisher.publish(messages, timeout=self._settings.answer_within_seconds * 2)
-                published += result.published
+                    for item in page.get("msg_list") or []
+                    if isinstance(item, dict)
+                ]
+                published += (await self._intake.accept(outcomes)).published
                 next_cursor = page.get("next_cursor")
                 if next_cursor:
                     cursor = str(next_cursor)
