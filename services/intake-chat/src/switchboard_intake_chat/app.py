@@ -73,8 +73,8 @@ def create_app(settings: IntakeChatSettings | None = None) -> FastAPI:
     app.include_router(wechat_router(publisher, settings.wechat))
     app.include_router(wecom_router(publisher, settings.wecom))
     app.include_router(line_router(publisher, settings.line))
-    app.include_router(slack_routes.router(publisher))
-    app.include_router(meta_routes.router(publisher))
-    app.include_router(telegram_routes.router(publisher))
+    app.include_router(slack_routes.router(publisher, settings.slack))
+    app.include_router(meta_routes.router(publisher, settings.meta))
+    app.include_router(telegram_routes.router(publisher, settings.telegram))
     app.state.chat = chat
     return app

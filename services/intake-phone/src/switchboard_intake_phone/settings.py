@@ -1,42 +1,42 @@
 """intake-phone settings: one class per concern, read from the environment.
 
-A channel whose credentials are absent is off: without ``TWILIO_AUTH_TOKEN`` the Twilio webhooks
-answer 404, without ``PBX_WEBHOOK_SECRET`` the generic phone-system webhook does.
+A channel whose credentials are absent is off (:func:`~switchboard_common.channel_settings.optional_settings`):
+without ``TWILIO_AUTH_TOKEN`` the Twilio webhooks answer 404, without ``PBX_WEBHOOK_SECRET`` the generic
+phone-system webhook does.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from switchboard_common.channel_settings import optional_settings
 from switchboard_common.routing import parse_duration
 from switchboard_common.settings import ConsumerSettings, HttpSettings, KafkaSettings, ObservabilitySettings
 
 
 class TwilioWebhookSettings(BaseSettings):
-    """Twilio voice and SMS webhooks. Environment prefix ``TWILIO_``."""
+    """Twilio voice and SMS webhooks. Environment prefix ``TWILIO_``; off without ``TWILIO_AUTH_TOKEN``."""
 
     model_config = SettingsConfigDict(env_prefix="TWILIO_", extra="ignore", env_file=".env")
 
-    auth_token: SecretStr | None = Field(
-        default=None, description="The account's auth token: Twilio signs every webhook with it. Unset: Twilio off."
-    )
+    auth_token: SecretStr = Field(description="The account's auth token: Twilio signs every webhook with it.")
     account_sid: str | None = Field(
         default=None, description="When set, webhooks for another account are refused (403)."
     )
 
 
 class PbxWebhookSettings(BaseSettings):
-    """The generic signed JSON webhook for other phone systems. Environment prefix ``PBX_``."""
+    """The generic signed JSON webhook for other phone systems. Environment prefix ``PBX_``; off without
+    ``PBX_WEBHOOK_SECRET``."""
 
     model_config = SettingsConfigDict(env_prefix="PBX_", extra="ignore", env_file=".env")
 
-    webhook_secret: SecretStr | None = Field(
-        default=None, description="Signs the phone-system webhook (HMAC-SHA256). Unset: the webhook is off."
-    )
+    webhook_secret: SecretStr = Field(description="Signs the phone-system webhook (HMAC-SHA256).")
     replay_window_seconds: float = Field(
         default=300.0, gt=0, description="Requests whose timestamp is further from now than this are refused."
     )
@@ -101,5 +101,11 @@ class IntakePhoneSettings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     phone: PhoneSettings = Field(default_factory=PhoneSettings)
-    twilio: TwilioWebhookSettings = Field(default_factory=TwilioWebhookSettings)
-    pbx: PbxWebhookSettings = Field(default_factory=PbxWebhookSettings)
+    twilio: TwilioWebhookSettings | None = Field(
+        default_factory=partial(optional_settings, TwilioWebhookSettings, "twilio"),
+        description="Off (404) without TWILIO_AUTH_TOKEN.",
+    )
+    pbx: PbxWebhookSettings | None = Field(
+        default_factory=partial(optional_settings, PbxWebhookSettings, "pbx"),
+        description="Off (404) without PBX_WEBHOOK_SECRET.",
+    )

@@ -19,13 +19,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.events.models import (
@@ -57,18 +56,6 @@ class LineSettings(BaseSettings):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     max_text_chars: int = Field(default=5_000, ge=1)
     answer_within_seconds: float = Field(default=5.0, gt=0)
-
-    @classmethod
-    def load(cls) -> LineSettings | None:
-        """The settings, or None when ``LINE_CHANNEL_SECRET`` is absent (LINE is off)."""
-        try:
-            return cls()
-        except ValidationError as exc:
-            if not os.environ.get("LINE_CHANNEL_SECRET") and any(
-                e["type"] == "missing" and e["loc"][:1] == ("channel_secret",) for e in exc.errors()
-            ):
-                return None
-            raise
 
 
 class LinePayloadError(ValueError):

@@ -13,7 +13,6 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from switchboard_common.channel_settings import optional_settings
 from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limited
 from switchboard_intake_chat.providers.meta import (
     MetaSettings,
@@ -30,10 +29,9 @@ ENDPOINTS = {
 }
 
 
-def router(publisher: IntakePublisher, settings: MetaSettings | None = None) -> APIRouter:
-    """Both endpoints, if ``META_APP_SECRET`` and ``META_VERIFY_TOKEN`` configure them; an empty router otherwise."""
+def router(publisher: IntakePublisher, settings: MetaSettings | None) -> APIRouter:
+    """Both endpoints when Meta is configured; an empty router (404) when ``settings`` is None."""
     routes = APIRouter(tags=["WhatsApp and Messenger"])
-    settings = settings or optional_settings(MetaSettings, "meta")
     if settings is None:
         return routes
     for path, (channel, expected_object) in ENDPOINTS.items():

@@ -8,7 +8,6 @@ import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from switchboard_common.channel_settings import optional_settings
 from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limited
 from switchboard_intake_chat.providers.telegram import (
     TelegramSettings,
@@ -20,10 +19,9 @@ from switchboard_intake_chat.providers.webhook_intake import WebhookIntake
 CHANNEL = "telegram"
 
 
-def router(publisher: IntakePublisher, settings: TelegramSettings | None = None) -> APIRouter:
-    """The endpoint, if ``TELEGRAM_SECRET_TOKEN`` (or ``settings``) configures it; an empty router otherwise."""
+def router(publisher: IntakePublisher, settings: TelegramSettings | None) -> APIRouter:
+    """The endpoint when Telegram is configured; an empty router (404) when ``settings`` is None."""
     routes = APIRouter(tags=["Telegram"])
-    settings = settings or optional_settings(TelegramSettings, CHANNEL)
     if settings is None:
         return routes
     configured: TelegramSettings = settings

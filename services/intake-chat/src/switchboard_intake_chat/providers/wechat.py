@@ -15,16 +15,15 @@ MsgId from FromUserName, CreateTime and Event. Conversation ids are opaque keys 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.events.models import (
@@ -42,22 +41,6 @@ from switchboard_intake_chat.providers.normalised import Ignored, IgnoreReason, 
 from switchboard_intake_chat.providers.wechat_crypto import aes_key
 
 MAX_XML_BYTES = 64 * 1024
-
-
-S = TypeVar("S", bound=BaseSettings)
-
-
-def _load_if_configured(cls: type[S], secret_env: str) -> S | None:
-    """The settings, or None when the provider's secret is absent (the provider is off, not broken)."""
-    try:
-        return cls()
-    except ValidationError as exc:
-        missing_secret = any(
-            error["type"] == "missing" and error["loc"] and error["loc"][0] == "token" for error in exc.errors()
-        )
-        if missing_secret and not os.environ.get(secret_env):
-            return None
-        raise
 
 
 class WeChatSettings(BaseSettings):
@@ -87,10 +70,6 @@ class WeChatSettings(BaseSettings):
                 raise ValueError("WECHAT_APP_ID is required with WECHAT_ENCODING_AES_KEY")
             aes_key(self.encoding_aes_key.get_secret_value())
         return self
-
-    @classmethod
-    def load(cls) -> WeChatSettings | None:
-        return _load_if_configured(cls, "WECHAT_TOKEN")
 
     def key(self) -> bytes | None:
         return aes_key(self.encoding_aes_key.get_secret_value()) if self.encoding_aes_key else None
@@ -124,10 +103,6 @@ class WeComSettings(BaseSettings):
     def _valid_key(cls, value: SecretStr) -> SecretStr:
         aes_key(value.get_secret_value())
         return value
-
-    @classmethod
-    def load(cls) -> WeComSettings | None:
-        return _load_if_configured(cls, "WECOM_TOKEN")
 
     def key(self) -> bytes:
         return aes_key(self.encoding_aes_key.get_secret_value())

@@ -9,7 +9,6 @@ already accepted). 429 and 5xx are retryable (after ``Retry-After`` when LINE se
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
 from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
 from switchboard_notifier.settings import NotifierSettings
@@ -40,9 +40,8 @@ class LineChannelSettings(BaseSettings):
 
 def from_settings(settings: NotifierSettings) -> LineSender | None:
     """A LINE sender, or None without ``LINE_CHANNEL_ACCESS_TOKEN``."""
-    if not os.environ.get("LINE_CHANNEL_ACCESS_TOKEN"):
-        return None
-    return LineSender(LineChannelSettings())
+    channel = optional_settings(LineChannelSettings, "line")
+    return LineSender(channel) if channel is not None else None
 
 
 def reply_token_usable(metadata: dict[str, str], now_ms: float, max_age_seconds: float) -> str | None:

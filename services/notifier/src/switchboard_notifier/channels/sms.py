@@ -20,6 +20,7 @@ import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
 from switchboard_common.pii import mask_handle
 from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
@@ -48,8 +49,8 @@ class TwilioSmsSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TWILIO_", extra="ignore", env_file=".env")
 
-    account_sid: str | None = None
-    auth_token: SecretStr | None = None
+    account_sid: str
+    auth_token: SecretStr
     from_number: str | None = Field(
         default=None,
         description="Sender: a phone number, or a Messaging Service SID (MG...). Unset: the number the customer "
@@ -60,10 +61,9 @@ class TwilioSmsSettings(BaseSettings):
 
 
 def from_settings(settings: NotifierSettings) -> TwilioSmsSender | None:
-    sms = TwilioSmsSettings()
-    if not sms.account_sid or sms.auth_token is None:
-        return None
-    return TwilioSmsSender(sms)
+    """An SMS sender when ``TWILIO_ACCOUNT_SID`` and ``TWILIO_AUTH_TOKEN`` are set."""
+    sms = optional_settings(TwilioSmsSettings, "sms")
+    return TwilioSmsSender(sms) if sms is not None else None
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -80,8 +80,6 @@ class TwilioSmsSender:
     channels = frozenset({Channel.SMS, Channel.PHONE})
 
     def __init__(self, settings: TwilioSmsSettings, client: httpx.AsyncClient | None = None) -> None:
-        assert settings.account_sid is not None
-        assert settings.auth_token is not None
         self._settings = settings
         self._url = f"{settings.api_base_url.rstrip('/')}/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
         self._auth = httpx.BasicAuth(settings.account_sid, settings.auth_token.get_secret_value())

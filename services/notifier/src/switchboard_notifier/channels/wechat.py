@@ -14,20 +14,18 @@ retryable; 45015 (the customer's 48-hour customer-service window is closed), 400
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.access_tokens import AccessToken, AccessTokenCache
+from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
 from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
 from switchboard_notifier.settings import NotifierSettings
-
-S = TypeVar("S", bound=BaseSettings)
 
 
 class WeChatChannelSettings(BaseSettings):
@@ -53,20 +51,10 @@ class WeComChannelSettings(BaseSettings):
     timeout_seconds: float = Field(default=5.0, gt=0)
 
 
-def _load(cls: type[S], secret_env: str) -> S | None:
-    """The settings, or None when the secret is absent (the channel is off)."""
-    if not os.environ.get(secret_env):
-        try:
-            return cls()
-        except ValidationError:
-            return None
-    return cls()
-
-
 def from_settings(settings: NotifierSettings) -> WeChatSender | None:
     """A sender for the configured WeChat channels (Official Account, WeCom), or None if neither is."""
-    official = _load(WeChatChannelSettings, "WECHAT_APP_SECRET")
-    wecom = _load(WeComChannelSettings, "WECOM_SECRET")
+    official = optional_settings(WeChatChannelSettings, "wechat")
+    wecom = optional_settings(WeComChannelSettings, "wecom")
     if official is None and wecom is None:
         return None
     return WeChatSender(official, wecom)
