@@ -20,15 +20,12 @@ from typing import Any
 
 import httpx
 
-from switchboard_common.access_tokens import AccessToken, AccessTokenCache
+from switchboard_common.access_tokens import WECOM_TOKEN_REJECTED, AccessToken, AccessTokenCache, errcode
 from switchboard_intake_chat.providers.normalised import Normalised
 from switchboard_intake_chat.providers.webhook_intake import WebhookIntake
 from switchboard_intake_chat.providers.wechat import KfNotification, WeComSettings, normalise_kf_message
 
 log = logging.getLogger(__name__)
-
-TOKEN_REJECTED = frozenset({40014, 42001})
-"""errcodes for an invalid or expired access_token: fetch a new one and try once more."""
 
 
 class WeComApiError(Exception):
@@ -53,6 +50,7 @@ class WeComKfClient:
         self.tokens = AccessTokenCache(self._fetch_token)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """The JSON object WeCom answered (its errcode not yet checked)."""
         try:
             response = await self._http.request(
                 method, f"{self._base}{path}", timeout=self._settings.api_timeout_seconds, **kwargs
@@ -67,36 +65,30 @@ class WeComKfClient:
             raise WeComApiError(f"{path}: not JSON") from None
         if not isinstance(body, dict):
             raise WeComApiError(f"{path}: not a JSON object")
-        errcode = int(body.get("errcode", 0) or 0)
-        if errcode:
-            raise WeComApiError(f"{path}: errcode {errcode} {str(body.get('errmsg', ''))[:120]}", errcode)
         return body
 
     async def _fetch_token(self) -> AccessToken:
-        body = await self._call(
-            "GET",
-            "/cgi-bin/gettoken",
-            params={"corpid": self._settings.corp_id, "corpsecret": self._secret.get_secret_value()},
-        )
-        return AccessToken(str(body["access_token"]), float(body.get("expires_in", 7200)))
+        path = "/cgi-bin/gettoken"
+        params = {"corpid": self._settings.corp_id, "corpsecret": self._secret.get_secret_value()}
+        try:
+            return AccessToken.from_answer(await self._call("GET", path, params=params))
+        except ValueError as exc:
+            raise WeComApiError(f"{path}: {exc}") from None
 
     async def sync_msg(self, *, cursor: str | None, token: str, open_kfid: str) -> dict[str, Any]:
         """One page of messages after ``cursor``."""
         payload: dict[str, Any] = {"token": token, "open_kfid": open_kfid, "limit": self._settings.pull_limit}
         if cursor:
             payload["cursor"] = cursor
-        for attempt in range(2):
-            access_token = await self.tokens.get()
-            try:
-                return await self._call(
-                    "POST", "/cgi-bin/kf/sync_msg", params={"access_token": access_token}, json=payload
-                )
-            except WeComApiError as exc:
-                if exc.errcode in TOKEN_REJECTED and attempt == 0:
-                    self.tokens.invalidate(access_token)
-                    continue
-                raise
-        raise AssertionError("unreachable")
+        path = "/cgi-bin/kf/sync_msg"
+        body = await self.tokens.call(
+            lambda access_token: self._call("POST", path, params={"access_token": access_token}, json=payload),
+            rejected=lambda body: errcode(body) in WECOM_TOKEN_REJECTED,
+        )
+        code = errcode(body)
+        if code:
+            raise WeComApiError(f"{path}: errcode {code} {str(body.get('errmsg', ''))[:120]}", code)
+        return body
 
 
 class KfPuller:
