@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.channel_settings import optional_settings
-from switchboard_common.settings import HttpSettings, KafkaSettings, ObservabilitySettings
+from switchboard_common.settings import ServiceSettings
 from switchboard_intake_chat.providers.line import LineSettings
 from switchboard_intake_chat.providers.meta import MetaSettings
 from switchboard_intake_chat.providers.slack import SlackSettings
@@ -42,7 +42,7 @@ class WebChatSettings(BaseSettings):
     session_ttl_days: int = Field(default=30, ge=1)
 
 
-class IntakeChatSettings(BaseSettings):
+class IntakeChatSettings(ServiceSettings):
     """Everything intake-chat reads from the environment.
 
     Each provider is off (None: its routes answer 404) unless its credentials are set
@@ -53,9 +53,6 @@ class IntakeChatSettings(BaseSettings):
         env_prefix="INTAKE_CHAT_", extra="ignore", env_file=".env", env_nested_delimiter="__"
     )
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    http: HttpSettings = Field(default_factory=HttpSettings)
-    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     webchat: WebChatSettings = Field(default_factory=WebChatSettings)
     slack: SlackSettings | None = Field(
         default_factory=partial(optional_settings, SlackSettings, "slack"),

@@ -89,6 +89,26 @@ def _encrypted_fields(
     return _fields(channel, plain)
 
 
+def _encrypted_echo(
+    channel: Channel,
+    echostr: str,
+    *,
+    token: str,
+    key: bytes,
+    receiver_id: str,
+    msg_signature: str,
+    timestamp: str,
+    nonce: str,
+) -> PlainTextResponse:
+    """The answer to an encrypted URL verification: the decrypted ``echostr``, once ``msg_signature`` matches."""
+    if not signature_matches(msg_signature, token, timestamp, nonce, echostr):
+        raise _reject(channel, 403, "bad_signature", "msg_signature does not match")
+    try:
+        return PlainTextResponse(decrypt(key, echostr, receiver_id).decode("utf-8", "replace"))
+    except WeChatCryptoError as exc:
+        raise _reject(channel, 400, "undecryptable", exc.reason) from None
+
+
 def wechat_router(publisher: IntakePublisher, settings: WeChatSettings | None) -> APIRouter:
     """``/v1/wechat/callback``; no routes (404) when the Official Account is not configured."""
     router = APIRouter(tags=["WeChat"])
@@ -115,12 +135,16 @@ def wechat_router(publisher: IntakePublisher, settings: WeChatSettings | None) -
         msg_signature: OptionalQuery = None,
     ) -> PlainTextResponse:
         if msg_signature is not None and key is not None:
-            if not signature_matches(msg_signature, token, timestamp, nonce, echostr):
-                raise _reject(Channel.WECHAT, 403, "bad_signature", "msg_signature does not match")
-            try:
-                return PlainTextResponse(decrypt(key, echostr, settings.app_id).decode("utf-8", "replace"))
-            except WeChatCryptoError as exc:
-                raise _reject(Channel.WECHAT, 400, "undecryptable", exc.reason) from None
+            return _encrypted_echo(
+                Channel.WECHAT,
+                echostr,
+                token=token,
+                key=key,
+                receiver_id=settings.app_id or "",
+                msg_signature=msg_signature,
+                timestamp=timestamp,
+                nonce=nonce,
+            )
         if not signature_matches(signature, token, timestamp, nonce):
             raise _reject(Channel.WECHAT, 403, "bad_signature", "signature does not match")
         return PlainTextResponse(echostr)
@@ -237,12 +261,16 @@ def wecom_router(
     async def verify_url(
         msg_signature: Query_, timestamp: Query_, nonce: Query_, echostr: Annotated[str, Query(max_length=1024)]
     ) -> PlainTextResponse:
-        if not signature_matches(msg_signature, token, timestamp, nonce, echostr):
-            raise _reject(Channel.WECOM, 403, "bad_signature", "msg_signature does not match")
-        try:
-            return PlainTextResponse(decrypt(key, echostr, settings.corp_id).decode("utf-8", "replace"))
-        except WeChatCryptoError as exc:
-            raise _reject(Channel.WECOM, 400, "undecryptable", exc.reason) from None
+        return _encrypted_echo(
+            Channel.WECOM,
+            echostr,
+            token=token,
+            key=key,
+            receiver_id=settings.corp_id,
+            msg_signature=msg_signature,
+            timestamp=timestamp,
+            nonce=nonce,
+        )
 
     @router.post("/v1/wecom/callback", response_class=PlainTextResponse, summary="A WeCom push")
     async def push(request: Request, msg_signature: Query_, timestamp: Query_, nonce: Query_) -> PlainTextResponse:

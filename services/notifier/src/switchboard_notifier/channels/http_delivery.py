@@ -59,11 +59,11 @@ class ProviderApi:
             await self._client.aclose()
             self._client = None
 
-    async def request(
+    async def send(
         self,
-        method: str,
         path: str,
         *,
+        method: str = "POST",
         classify: ErrorClassifier = no_provider_codes,
         also_accepted: Collection[int] = (),
         json: Any = None,
@@ -71,7 +71,8 @@ class ProviderApi:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> ProviderAnswer:
-        """The provider's answer when it took the request; raises DeliveryRetryable or DeliveryFailed otherwise.
+        """POST JSON (``json``) or a form (``data``); the provider's answer when it took the request, else
+        DeliveryRetryable or DeliveryFailed.
 
         ``also_accepted``: statuses besides 2xx that mean the provider has the message (LINE answers
         409 to a retry key it accepted before). Reasons never include the URL: some APIs carry a
@@ -98,29 +99,6 @@ class ProviderApi:
         if not answer.ok:
             raise status_failure(answer, f"{self.name}: HTTP {answer.status} {answer.text[:200]}".rstrip())
         return answer
-
-    async def post(
-        self,
-        path: str,
-        *,
-        classify: ErrorClassifier = no_provider_codes,
-        also_accepted: Collection[int] = (),
-        json: Any = None,
-        data: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> ProviderAnswer:
-        """POST JSON (``json``) or a form (``data``): see :meth:`request`."""
-        return await self.request(
-            "POST",
-            path,
-            classify=classify,
-            also_accepted=also_accepted,
-            json=json,
-            data=data,
-            params=params,
-            headers=headers,
-        )
 
 
 def _answer(response: httpx.Response) -> ProviderAnswer:

@@ -81,13 +81,13 @@ class LineSender:
         token = reply_token_usable(target.metadata, self._clock() * 1000, self._settings.reply_token_max_age_seconds)
         if token is not None:
             try:
-                await self._api.post("/v2/bot/message/reply", json={"replyToken": token, "messages": messages})
+                await self._api.send("/v2/bot/message/reply", json={"replyToken": token, "messages": messages})
             except DeliveryFailed:
                 pass  # the token expired or was used already; the push API still reaches the customer
             else:
                 self.replies += 1
                 return Delivery(provider_id=notification.notification_id, details={"api": "reply"})
-        await self._api.post(
+        await self._api.send(
             "/v2/bot/message/push",
             json={"to": target.address, "messages": messages},
             headers={"X-Line-Retry-Key": notification.notification_id},

@@ -70,6 +70,6 @@ class MessengerSender:
 
     async def deliver(self, notification: Notification) -> Delivery:
         body = messenger_text_message(notification.message.reply_to.address, notification.text)
-        answer = await self._api.post("me/messages", json=body, classify=partial(graph_failure, "messenger"))
+        answer = await self._api.send("me/messages", json=body, classify=partial(graph_failure, "messenger"))
         message_id = answer.body.get("message_id") if isinstance(answer.body, dict) else None
         return Delivery(provider_id=message_id if isinstance(message_id, str) else None)

@@ -135,6 +135,6 @@ class TwilioSmsSender:
 
     async def deliver(self, notification: Notification) -> Delivery:
         form = self._form(notification)
-        answer = await self._api.post(self._url, data=form, classify=lambda answer: twilio_failure(answer, form["To"]))
+        answer = await self._api.send(self._url, data=form, classify=lambda answer: twilio_failure(answer, form["To"]))
         body = answer.body if isinstance(answer.body, dict) else {}
         return Delivery(provider_id=body.get("sid"), details={"status": str(body.get("status", ""))})

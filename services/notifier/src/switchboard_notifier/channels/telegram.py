@@ -92,7 +92,7 @@ class TelegramSender:
         body = telegram_send_message(
             target.address, notification.text, target.thread, target.metadata.get("message_thread_id")
         )
-        answer = await self._api.post("sendMessage", json=body, classify=telegram_failure)
+        answer = await self._api.send("sendMessage", json=body, classify=telegram_failure)
         result = answer.body.get("result") if isinstance(answer.body, dict) else None
         message_id = result.get("message_id") if isinstance(result, dict) else None
         return Delivery(provider_id=str(message_id) if message_id is not None else None)

@@ -122,14 +122,14 @@ class _Api:
         self.tokens = AccessTokenCache(self._fetch_token)
 
     async def _fetch_token(self) -> AccessToken:
-        answer = await self._http.request("GET", self._token_path, params=self._token_params, classify=_json_object)
+        answer = await self._http.send(self._token_path, method="GET", params=self._token_params, classify=_json_object)
         try:
             return AccessToken.from_answer(answer.body)
         except ValueError as exc:
             raise DeliveryRetryable(str(exc)) from None
 
     async def _post(self, path: str, payload: dict[str, Any], token: str) -> dict[str, Any]:
-        answer = await self._http.post(path, params={"access_token": token}, json=payload, classify=_json_object)
+        answer = await self._http.send(path, params={"access_token": token}, json=payload, classify=_json_object)
         body: dict[str, Any] = answer.body
         return body
 

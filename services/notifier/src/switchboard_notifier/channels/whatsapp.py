@@ -87,7 +87,7 @@ class WhatsAppSender:
         if not sender:
             raise DeliveryFailed("whatsapp: no business phone-number id to send from")
         body = whatsapp_text_message(target.address, notification.text, target.thread)
-        answer = await self._api.post(f"{sender}/messages", json=body, classify=partial(graph_failure, "whatsapp"))
+        answer = await self._api.send(f"{sender}/messages", json=body, classify=partial(graph_failure, "whatsapp"))
         messages = answer.body.get("messages") if isinstance(answer.body, dict) else None
         message_id = messages[0].get("id") if isinstance(messages, list) and messages else None
         return Delivery(provider_id=message_id if isinstance(message_id, str) else None)
