@@ -20,7 +20,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -33,12 +33,18 @@ from switchboard_common.events.models import (
     CustomerIdentity,
     IntakeMessage,
     Language,
-    MessageText,
     ReplyTarget,
 )
 from switchboard_common.identity import conversation_key, customer_key, event_id
-from switchboard_common.text import safe_plain_text
-from switchboard_intake_chat.providers.normalised import Ignored, IgnoreReason, Normalised, ids
+from switchboard_intake_chat.providers.normalised import (
+    Ignored,
+    IgnoreReason,
+    Normalised,
+    from_epoch,
+    ids,
+    mapping,
+    message_text,
+)
 from switchboard_intake_chat.providers.wechat import location_text
 
 MESSAGE_EVENTS = frozenset({"message", "messageEdited"})
@@ -86,19 +92,15 @@ def parse_webhook(body: bytes) -> tuple[str, list[dict[str, Any]]]:
     return str(document.get("destination") or ""), events
 
 
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def line_event_id(destination: str, event: Mapping[str, Any]) -> str:
     """From webhookEventId; for payloads without one, from the message id or the event's type, source and time."""
     webhook_event_id = event.get("webhookEventId")
     if webhook_event_id:
         return event_id(Channel.LINE.value, destination, str(webhook_event_id))
-    message = _object(event.get("message"))
+    message = mapping(event.get("message"))
     if message.get("id"):
         return event_id(Channel.LINE.value, destination, "message", str(message["id"]), str(event.get("type")))
-    source = _object(event.get("source"))
+    source = mapping(event.get("source"))
     return event_id(
         Channel.LINE.value,
         destination,
@@ -120,7 +122,7 @@ def normalise_event(
         return Ignored(reason, kind, "not a customer message", recorded_ids)
     if event.get("mode") == "standby":
         return Ignored(IgnoreReason.STANDBY, kind, "the channel is in standby: another module answers", recorded_ids)
-    source = _object(event.get("source"))
+    source = mapping(event.get("source"))
     source_type = str(source.get("type") or "")
     chat_id = {"user": source.get("userId"), "group": source.get("groupId"), "room": source.get("roomId")}.get(
         source_type
@@ -135,13 +137,12 @@ def normalise_event(
             IgnoreReason.UNKNOWN_TYPE, f"{kind}:{msg_type}", f"message type {msg_type!r} is not handled", recorded_ids
         )
     text, attachments = content
-    plain, truncated = safe_plain_text(text, settings.max_text_chars)
     timestamp = event.get("timestamp")
-    sent_at = datetime.fromtimestamp(timestamp / 1000, UTC) if isinstance(timestamp, int | float) else None
+    sent_at = from_epoch(timestamp) if isinstance(timestamp, int | float) else None
     account = destination or "line"
     metadata = {"source_type": source_type}
     reply_token = event.get("replyToken")
-    if reply_token and not _object(event.get("deliveryContext")).get("isRedelivery"):
+    if reply_token and not mapping(event.get("deliveryContext")).get("isRedelivery"):
         metadata["reply_token"] = str(reply_token)
         if isinstance(timestamp, int | float):
             metadata["reply_token_issued_ms"] = str(int(timestamp))
@@ -159,9 +160,7 @@ def normalise_event(
         conversation_id=conversation_key(Channel.LINE.value, account, source_type, str(chat_id)),
         customer=CustomerIdentity(key=customer_key(Channel.LINE.value, user), handle=user),
         reply_to=ReplyTarget(channel=Channel.LINE, account=account, address=str(chat_id), metadata=metadata),
-        text=MessageText(
-            original=text[: settings.max_text_chars * 2], plain=plain, new_content=plain, truncated=truncated
-        ),
+        text=message_text(text, settings.max_text_chars),
         language_hint=settings.language,
         attachments=attachments,
         provider_ids=provider_ids,
@@ -200,7 +199,7 @@ def _content(msg_type: str, message: Mapping[str, Any]) -> tuple[str, list[Attac
     if msg_type == "text":
         return str(message.get("text", "")), []
     if msg_type in _MEDIA:
-        provider = _object(message.get("contentProvider"))
+        provider = mapping(message.get("contentProvider"))
         url = provider.get("originalContentUrl") if provider.get("type") == "external" else None
         duration = message.get("duration")
         size = message.get("fileSize")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -32,12 +32,17 @@ from switchboard_common.events.models import (
     CustomerIdentity,
     IntakeMessage,
     Language,
-    MessageText,
     ReplyTarget,
 )
 from switchboard_common.identity import conversation_key, customer_key, event_id
-from switchboard_common.text import safe_plain_text
-from switchboard_intake_chat.providers.normalised import Ignored, IgnoreReason, Normalised, ids
+from switchboard_intake_chat.providers.normalised import (
+    Ignored,
+    IgnoreReason,
+    Normalised,
+    from_epoch,
+    ids,
+    message_text,
+)
 from switchboard_intake_chat.providers.wechat_crypto import aes_key
 
 MAX_XML_BYTES = 64 * 1024
@@ -216,8 +221,7 @@ def normalise_push(fields: Mapping[str, str], account: Account, received_at: dat
             _recorded_ids(ident, fields),
         )
     text, attachments = content
-    plain, truncated = safe_plain_text(text, account.max_text_chars)
-    sent_at = _sent_at(fields.get("CreateTime"))
+    sent_at = from_epoch(fields.get("CreateTime"))
     provider_ids = {
         k: fields[v]
         for k, v in (("msg_id", "MsgId"), ("media_id", "MediaId"), ("agent_id", "AgentID"))
@@ -236,9 +240,7 @@ def normalise_push(fields: Mapping[str, str], account: Account, received_at: dat
         conversation_id=conversation_key(account.channel.value, account.account, user),
         customer=CustomerIdentity(key=customer_key(account.channel.value, user), handle=user),
         reply_to=ReplyTarget(channel=account.channel, account=account.account, address=user, metadata=reply_metadata),
-        text=MessageText(
-            original=text[: account.max_text_chars * 2], plain=plain, new_content=plain, truncated=truncated
-        ),
+        text=message_text(text, account.max_text_chars),
         language_hint=account.language,
         attachments=attachments,
         provider_ids=provider_ids,
@@ -287,15 +289,6 @@ def location_text(label: str | None, latitude: Any, longitude: Any) -> str:
     return " ".join(part for part in ((label or "").strip(), where) if part)
 
 
-def _sent_at(create_time: str | None) -> datetime | None:
-    if create_time and create_time.isdigit():
-        try:
-            return datetime.fromtimestamp(int(create_time), UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None
-
-
 # -- WeCom customer service (微信客服): messages pulled with kf/sync_msg --------------------------------
 
 KF_ORIGIN_CUSTOMER = 3
@@ -341,9 +334,7 @@ def normalise_kf_message(
             IgnoreReason.UNKNOWN_TYPE, f"kf:{msg_type}", f"kf message type {msg_type!r} is not handled", recorded_ids
         )
     text, attachments = content
-    plain, truncated = safe_plain_text(text, max_text_chars)
-    send_time = message.get("send_time")
-    sent_at = _sent_at(str(send_time)) if send_time is not None else None
+    sent_at = from_epoch(message.get("send_time"))
     return IntakeMessage(
         event_id=ident,
         channel=Channel.WECOM,
@@ -355,7 +346,7 @@ def normalise_kf_message(
         reply_to=ReplyTarget(
             channel=Channel.WECOM, account=corp_id, address=customer, metadata={"open_kfid": open_kfid}
         ),
-        text=MessageText(original=text[: max_text_chars * 2], plain=plain, new_content=plain, truncated=truncated),
+        text=message_text(text, max_text_chars),
         language_hint=settings_language,
         attachments=attachments,
         provider_ids={"msg_id": msg_id, "open_kfid": open_kfid, "msg_type": msg_type},
