@@ -97,5 +97,5 @@ async def test_the_corpus_webhooks_are_answered_and_unknown_events_counted(
     assert len({m.event_id for m in messages}) == 1
     async with httpx.AsyncClient() as client:
         metrics = (await client.get(f"{line_url}/metrics")).text
-    assert 'switchboard_line_events_total{outcome="unknown",type="undefined"}' in metrics
-    assert 'switchboard_line_events_total{outcome="event",type="follow"}' in metrics
+    assert 'switchboard_intake_webhook_events_total{channel="line",outcome="unknown_type"}' in metrics
+    assert 'switchboard_intake_webhook_events_total{channel="line",outcome="platform_notice"}' in metrics

@@ -13,12 +13,12 @@ from switchboard_common.events.models import Channel, IntakeMessage, Language
 from switchboard_devenv.line_standin import line_signature, text_event, webhook_body
 from switchboard_intake_chat.providers.line import (
     LinePayloadError,
-    LineRecorded,
     LineSettings,
     normalise_event,
     parse_webhook,
     signature_matches,
 )
+from switchboard_intake_chat.providers.normalised import Ignored, IgnoreReason
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 SETTINGS = LineSettings(channel_secret=SecretStr("line-secret"))
@@ -65,7 +65,7 @@ def test_group_messages_answer_the_group_and_name_the_writer():
 def test_events_in_standby_mode_are_left_to_the_active_module():
     event = {**text_event("hi", user_id="U1"), "mode": "standby"}
     outcome = normalise_event("Ubot", event, SETTINGS, NOW)
-    assert isinstance(outcome, LineRecorded) and outcome.kind == "standby"
+    assert isinstance(outcome, Ignored) and outcome.reason is IgnoreReason.STANDBY
 
 
 def test_a_body_that_is_not_a_webhook_is_refused():
@@ -80,7 +80,7 @@ def test_every_corpus_event_is_normalised_or_recorded(corpus_dir: Path, sample: 
     destination, events = parse_webhook((corpus_dir / "webhooks" / "line_messaging_api" / sample).read_bytes())
     outcomes = [normalise_event(destination, event, SETTINGS, NOW) for event in events]
     published = [o for o in outcomes if isinstance(o, IntakeMessage)]
-    recorded = [o for o in outcomes if isinstance(o, LineRecorded)]
+    recorded = [o for o in outcomes if isinstance(o, Ignored)]
     assert len(published) + len(recorded) == len(events)
     assert {m.provider_ids["message_type"] for m in published} >= {
         "text",
@@ -91,8 +91,8 @@ def test_every_corpus_event_is_normalised_or_recorded(corpus_dir: Path, sample: 
         "sticker",
         "file",
     }
-    assert {r.type for r in recorded} >= {"follow", "unfollow", "postback", "join", "leave", "beacon"}
-    assert [r.kind for r in recorded if r.type == "undefined"] == ["unknown"]
+    assert {r.kind for r in recorded} >= {"follow", "unfollow", "postback", "join", "leave", "beacon"}
+    assert [r.reason for r in recorded if r.kind == "undefined"] == [IgnoreReason.UNKNOWN_TYPE]
 
 
 def test_the_corpus_media_messages_become_attachments(corpus_dir: Path):
@@ -112,4 +112,4 @@ def test_the_corpus_media_messages_become_attachments(corpus_dir: Path):
 def test_an_unknown_event_type_is_recorded_as_unknown():
     event = orjson.loads(b'{"type": "undefined", "source": {"type": "user", "userId": "U1"}, "webhookEventId": "x"}')
     outcome = normalise_event("Ubot", event, SETTINGS, NOW)
-    assert isinstance(outcome, LineRecorded) and outcome.kind == "unknown"
+    assert isinstance(outcome, Ignored) and outcome.reason is IgnoreReason.UNKNOWN_TYPE

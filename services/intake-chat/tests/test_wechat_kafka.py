@@ -177,8 +177,8 @@ async def test_unknown_types_and_events_are_answered_success_and_counted(plain_u
         assert (response.status_code, response.text) == (200, "success")
     async with httpx.AsyncClient() as client:
         metrics = (await client.get(f"{plain_url}/metrics")).text
-    assert 'switchboard_wechat_callbacks_total{channel="wechat",outcome="unknown",type="hologram"}' in metrics
-    assert 'switchboard_wechat_callbacks_total{channel="wechat",outcome="event",type="event:subscribe"}' in metrics
+    assert 'switchboard_intake_webhook_events_total{channel="wechat",outcome="unknown_type"}' in metrics
+    assert 'switchboard_intake_webhook_events_total{channel="wechat",outcome="platform_notice"}' in metrics
     assert await intake(kafka_settings, kafka_topics, timeout=3.0) == []
 
 

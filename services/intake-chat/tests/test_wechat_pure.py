@@ -10,10 +10,10 @@ import pytest
 
 from switchboard_common.events.models import Channel, IntakeMessage, Language
 from switchboard_devenv.wechat_standin import encrypt, new_encoding_aes_key, push_xml, sign
+from switchboard_intake_chat.providers.normalised import Ignored, IgnoreReason
 from switchboard_intake_chat.providers.wechat import (
     Account,
     KfNotification,
-    Recorded,
     WeChatPayloadError,
     normalise_kf_message,
     normalise_push,
@@ -151,9 +151,9 @@ def test_events_without_msgid_are_identified_by_sender_time_and_event():
     subscribe = {"FromUserName": "o-user", "CreateTime": "1", "MsgType": "event", "Event": "subscribe"}
     first = normalise_push(subscribe, OA, NOW)
     second = normalise_push({**subscribe, "Event": "unsubscribe"}, OA, NOW)
-    assert isinstance(first, Recorded) and isinstance(second, Recorded)
-    assert first.kind == "event" and first.type == "event:subscribe"
-    assert first.event_id != second.event_id
+    assert isinstance(first, Ignored) and isinstance(second, Ignored)
+    assert first.reason is IgnoreReason.PLATFORM_NOTICE and first.kind == "event:subscribe"
+    assert first.provider_ids["event_id"] != second.provider_ids["event_id"]
     assert normalise_push(subscribe, OA, NOW) == first
 
 
@@ -173,8 +173,8 @@ def test_every_wechat_corpus_sample_is_normalised_or_recorded(corpus_dir: Path):
         if isinstance(outcome, IntakeMessage):
             published[path.name] = msg_type
         else:
-            assert isinstance(outcome, Recorded), path.name
-            assert outcome.kind in ("event", "unknown"), (path.name, outcome)
+            assert isinstance(outcome, Ignored), path.name
+            assert outcome.reason in (IgnoreReason.PLATFORM_NOTICE, IgnoreReason.UNKNOWN_TYPE), (path.name, outcome)
     assert set(published.values()) == {"text", "image", "voice", "video", "location", "link"}
     assert all(not name.startswith(("mp_event", "work_event")) for name in published)
 
@@ -212,10 +212,10 @@ def test_a_kf_text_from_the_customer_is_published_with_its_service_account_for_t
 def test_kf_system_events_and_our_own_servicers_messages_are_recorded_only():
     event = normalise_kf_message(kf(4, "event", event={"event_type": "enter_session"}), "c", Language.ZH_HANS, 9, NOW)
     own = normalise_kf_message(kf(5), "c", Language.ZH_HANS, 9, NOW)
-    assert isinstance(event, Recorded) and event.type == "kf:event:enter_session"
-    assert isinstance(own, Recorded) and own.kind == "not_a_customer"
+    assert isinstance(event, Ignored) and event.kind == "kf:event:enter_session"
+    assert isinstance(own, Ignored) and own.reason is IgnoreReason.STAFF
 
 
 def test_an_unknown_kf_message_type_is_recorded_as_unknown():
     outcome = normalise_kf_message(kf(msgtype="channels_shop_product"), "c", Language.ZH_HANS, 9, NOW)
-    assert isinstance(outcome, Recorded) and outcome.kind == "unknown"
+    assert isinstance(outcome, Ignored) and outcome.reason is IgnoreReason.UNKNOWN_TYPE

@@ -88,7 +88,7 @@ async def test_an_expired_access_token_is_replaced_once_and_the_send_retried(wec
 @pytest.mark.parametrize("errcode", [-1, 45009])
 async def test_system_busy_and_quota_errors_are_retryable(wechat, errcode):
     sender, api = wechat
-    api.next_errcodes.append(errcode)
+    api.fail_next(errcode)
     with pytest.raises(DeliveryRetryable):
         await sender.deliver(notification(Channel.WECHAT, "o-openid"))
 
@@ -96,7 +96,7 @@ async def test_system_busy_and_quota_errors_are_retryable(wechat, errcode):
 @pytest.mark.parametrize(("errcode", "reason"), [(45015, "48 hours"), (40003, "invalid openid")])
 async def test_a_closed_window_or_an_invalid_openid_is_a_final_failure(wechat, errcode, reason):
     sender, api = wechat
-    api.next_errcodes.append(errcode)
+    api.fail_next(errcode)
     with pytest.raises(DeliveryFailed, match=reason):
         await sender.deliver(notification(Channel.WECHAT, "o-openid"))
 
@@ -173,7 +173,7 @@ async def test_a_push_resent_with_the_same_notification_is_delivered_once(line):
 
 async def test_rate_limiting_is_retryable_after_retry_after(line):
     sender, api = line
-    api.rate_limited = 1
+    api.fail_next(429, retry_after=1)
     with pytest.raises(DeliveryRetryable) as raised:
         await sender.deliver(notification(Channel.LINE, "Ucustomer"))
     assert raised.value.retry_after == 1.0

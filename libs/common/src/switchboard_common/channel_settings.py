@@ -1,8 +1,11 @@
 """Loading a channel's settings: a channel whose credentials are absent is off, not an error.
 
-Each external channel (a provider's webhook in an intake, a sender in the notifier) has a
-pydantic-settings class of its own whose secrets are required. :func:`optional_settings` turns
-"none of them set" into "the channel is off" and leaves every other problem an error.
+Each external channel (a provider's webhook in intake-chat or intake-phone, a sender in the notifier)
+has a pydantic-settings class of its own whose credentials are required fields. :func:`optional_settings`
+turns "they are not set" into "the channel is off" (None: its routes answer 404, its sender is not
+registered) and leaves every other problem an error. It is the one way every service decides whether a
+channel is on; a settings field holding a channel uses it as its default factory, e.g.
+``Field(default_factory=partial(optional_settings, LineSettings, "line"))``.
 """
 
 from __future__ import annotations

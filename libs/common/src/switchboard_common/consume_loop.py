@@ -49,6 +49,7 @@ from switchboard_common.metrics import (
     DEAD_LETTERED,
     PROCESSING_RETRIES,
 )
+from switchboard_common.partition_reader import to_consumed
 from switchboard_common.producer import EventProducer, KafkaUnavailable
 from switchboard_common.settings import ConsumerSettings, KafkaSettings
 from switchboard_common.topics import TopicNames
@@ -244,7 +245,7 @@ class ConsumeLoop:
 
     async def _handle(self, batch: Mapping[TopicPartition, Sequence[Any]]) -> bool:
         started = time.perf_counter()
-        records = {tp: [self._to_record(r) for r in rs] for tp, rs in batch.items() if tp in self._assigned and rs}
+        records = {tp: [to_consumed(r) for r in rs] for tp, rs in batch.items() if tp in self._assigned and rs}
         try:
             outputs = await self._process(records)
             outputs.extend(await self.processor.tick())
@@ -477,18 +478,6 @@ class ConsumeLoop:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-
-    @staticmethod
-    def _to_record(raw: Any) -> ConsumedRecord:
-        return ConsumedRecord(
-            topic=raw.topic,
-            partition=raw.partition,
-            offset=raw.offset,
-            key=raw.key,
-            value=raw.value,
-            headers={k: v for k, v in (raw.headers or ())},
-            timestamp_ms=raw.timestamp,
-        )
 
 
 _lag_keys: set[tuple[str, str]] = set()

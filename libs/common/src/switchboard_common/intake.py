@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
+import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
@@ -75,6 +77,19 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
         # The client gave up before sending its body: nothing was stored, nobody is left to answer.
         raise HTTPException(400, "the client disconnected before sending the whole body") from None
     return b"".join(chunks)
+
+
+def json_object(body: bytes, channel: str) -> dict[str, Any]:
+    """The body as a JSON object; 400 (counted as ``malformed`` for ``channel``) when it is not one."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        REJECTED.labels(channel, "malformed").inc()
+        raise HTTPException(400, f"not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        REJECTED.labels(channel, "malformed").inc()
+        raise HTTPException(400, "the body is not a JSON object")
+    return document
 
 
 def install_kafka_unavailable_handler(app: FastAPI) -> None:

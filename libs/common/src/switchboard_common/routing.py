@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from switchboard_common.events.models import (
     Channel,
@@ -41,6 +41,16 @@ def parse_duration(text: str | int | float) -> timedelta:
     if not match:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 10m, 2h, 2d)")
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _as_duration(value: object) -> object:
+    if isinstance(value, int | float) or (isinstance(value, str) and _DURATION.match(value)):
+        return parse_duration(value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_as_duration)]
+"""A duration in a settings or rules field: ``30s``, ``10m``, ``2h``, ``2d``, seconds, or ISO 8601 (``PT24H``)."""
 
 
 class _Strict(BaseModel):
@@ -75,12 +85,7 @@ class EscalationPolicy(_Strict):
 
 class IncidentPolicy(_Strict):
     threshold: int = Field(default=20, ge=2)
-    window: timedelta = timedelta(minutes=10)
-
-    @field_validator("window", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> object:
-        return parse_duration(value) if isinstance(value, str | int | float) else value
+    window: Duration = timedelta(minutes=10)
 
 
 class RoutingConfig(_Strict):
@@ -91,15 +96,8 @@ class RoutingConfig(_Strict):
     fallback_department: str = "triage"
     rules: list[RoutingRule]
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
-    deadlines: dict[Priority, timedelta]
+    deadlines: dict[Priority, Duration]
     incidents: IncidentPolicy = Field(default_factory=IncidentPolicy)
-
-    @field_validator("deadlines", mode="before")
-    @classmethod
-    def _durations(cls, value: object) -> object:
-        if isinstance(value, dict):
-            return {k: parse_duration(v) if isinstance(v, str | int | float) else v for k, v in value.items()}
-        return value
 
     @model_validator(mode="after")
     def _complete(self) -> RoutingConfig:

@@ -37,6 +37,32 @@ async def start_with_retry(name: str, start: Callable[[], Any], stopping: asynci
     return False
 
 
+class BackgroundStarts:
+    """What a service starts in the background: each retried with :func:`start_with_retry` until it starts
+    (Kafka may come up after the service), then ``then`` (start probing, start consuming), or until
+    :meth:`stop`.
+    """
+
+    def __init__(self) -> None:
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, name: str, start: Callable[[], Any], then: Callable[[], object] | None = None) -> None:
+        self._tasks.append(asyncio.create_task(self._start(name, start, then)))
+
+    async def _start(self, name: str, start: Callable[[], Any], then: Callable[[], object] | None) -> None:
+        if await start_with_retry(name, start, self._stopping) and then is not None:
+            then()
+
+    async def stop(self) -> None:
+        """Give up on whatever has not started yet."""
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
 def _alive_check(loop: ConsumeLoop) -> Callable[[], bool]:
     return lambda: loop.is_alive
 
@@ -69,25 +95,17 @@ class ConsumerRuntime:
             )
             for group_id, processor in processors
         ]
-        self._stopping = asyncio.Event()
-        self._starters: list[asyncio.Task[None]] = []
+        self._starts = BackgroundStarts()
         for loop in self.loops:
             health.add_liveness(f"loop:{loop.group_id}", _alive_check(loop))
             health.add_readiness(f"loop:{loop.group_id}", _ready_check(loop))
 
     async def start(self) -> None:
         for loop in self.loops:
-            self._starters.append(asyncio.create_task(self._start(loop)))
-
-    async def _start(self, loop: ConsumeLoop) -> None:
-        if await start_with_retry(loop.group_id, loop.start, self._stopping):
-            loop.start_background()
+            self._starts.start(loop.group_id, loop.start, then=loop.start_background)
 
     async def stop(self) -> None:
-        self._stopping.set()
-        for task in self._starters:
-            task.cancel()
-        await asyncio.gather(*self._starters, return_exceptions=True)
+        await self._starts.stop()
         await asyncio.gather(*(loop.stop() for loop in self.loops), return_exceptions=True)
 
 

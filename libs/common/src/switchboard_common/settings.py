@@ -129,3 +129,21 @@ class ConsumerSettings(BaseSettings):
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
     max_poll_interval_ms: int = 300_000
+
+
+class ServiceSettings(BaseSettings):
+    """What every service's settings hold: Kafka, HTTP and logging.
+
+    A service's own settings class derives from it (from :class:`ConsumerServiceSettings` when it runs
+    consume loops), sets its ``model_config`` (its environment prefix) and adds its own fields.
+    """
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+
+
+class ConsumerServiceSettings(ServiceSettings):
+    """The settings of a service that runs consume loops: :class:`ServiceSettings` and the loops' tuning."""
+
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)

@@ -3,21 +3,23 @@
     switchboard-dev [--data DIR] [--chat-port 8000]
 
 Starts a real Kafka broker (jars from Maven Central, cached), creates the topics from the plan, starts
-every service as its own process, and prints where to talk to it. The phone channel runs against
-local stand-ins: ``switchboard-phone-sim`` plays a Twilio caller (it reads ``DIR/phone.json`` and
-the generated auth token), and a stand-in for Twilio's REST API receives the SMS acknowledgements
-(``DIR/sms-outbox.jsonl``). Email: acknowledgements go to a
-local SMTP sink that writes them to ``DIR/outbox/*.eml``; if Dovecot is installed, a local IMAP
-mailbox (``support``) is watched too; the raw-MIME inbound endpoint takes a token from ``DIR``.
-Ctrl-C stops everything. Logs are
-in ``DIR/logs``; the broker's data stays in ``DIR/kafka`` so a restart keeps the conversations.
-Set ``KAFKA_BOOTSTRAP_SERVERS`` to use an existing cluster instead of the local broker.
+every service as its own process, and prints where to talk to it. The providers' APIs are local
+stand-ins, one server (``--chat-port`` + 100) that prints every acknowledgement it receives:
+``switchboard-chat-sim`` plays a chat customer (Slack, WhatsApp, Messenger, Telegram, WeChat, WeCom,
+LINE; it reads ``DIR/chat-sim.json`` and ``DIR/chat.json``), ``switchboard-phone-sim`` a Twilio caller
+(``DIR/phone.json`` and the generated auth token), and the stand-in for Twilio's REST API receives the
+SMS acknowledgements (``DIR/sms-outbox.jsonl``). Email: acknowledgements go to a local SMTP sink that
+writes them to ``DIR/outbox/*.eml``; if Dovecot is installed, a local IMAP mailbox (``support``) is watched
+too; the raw-MIME inbound endpoint takes a token from ``DIR``. Ctrl-C (or SIGTERM) stops everything. Logs are in
+``DIR/logs``; the broker's data stays in ``DIR/kafka`` so a restart keeps the conversations. Set
+``KAFKA_BOOTSTRAP_SERVERS`` to use an existing cluster instead of the local broker.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -30,13 +32,15 @@ from pathlib import Path
 
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames, ensure_topics, load_topic_plan, plan_topics
+from switchboard_devenv.asgi import app_in_thread
 from switchboard_devenv.chat_sim import SimulatedChannels
 from switchboard_devenv.dovecot import DovecotServer, dovecot_binary
 from switchboard_devenv.kafka_broker import KafkaBroker, free_port
 from switchboard_devenv.processes import ServiceProcess
 from switchboard_devenv.services import SERVICES
 from switchboard_devenv.smtp_sink import SmtpSink
-from switchboard_devenv.wechat_line_dev import WeChatLineStandIns
+from switchboard_devenv.standin_log import ProviderCall, describe
+from switchboard_devenv.twilio_api import TwilioApiState
 
 SUPPORT_ADDRESS = "support@switchboard.localhost"
 
@@ -54,21 +58,25 @@ def service_ports(first_port: int) -> dict[str, int]:
     return ports
 
 
-TWILIO_API_PORT_OFFSET = 100  # the stand-in for Twilio's REST API: first_port + 100
+STANDINS_PORT_OFFSET = 100  # the providers' API stand-ins: first_port + 100
 DEV_PHONE_NUMBER = "+18005550123"  # the number the simulated callers call
 
 
-def phone_env(data: Path, twilio_api_url: str) -> dict[str, str]:
-    """Credentials of the local phone channel: Twilio's webhooks and SMS go to local stand-ins."""
+def phone_env(data: Path, standins_root: str) -> dict[str, str]:
+    """Credentials of the local phone channel: Twilio's webhooks, and its REST API (SMS) on the stand-ins."""
     account_file = data / "twilio.account"
     if not account_file.exists():
         account_file.write_text("AC" + secrets.token_hex(16))
     return {
         "TWILIO_ACCOUNT_SID": account_file.read_text().strip(),
         "TWILIO_AUTH_TOKEN": _secret(data / "twilio.token"),
-        "TWILIO_API_BASE_URL": twilio_api_url,
+        "TWILIO_API_BASE_URL": f"{standins_root}/twilio",
         "PBX_WEBHOOK_SECRET": _secret(data / "pbx.secret"),
     }
+
+
+def print_acknowledgement(call: ProviderCall) -> None:
+    print(f"\n{describe(call)}", flush=True)
 
 
 def _secret(path: Path) -> str:
@@ -180,30 +188,30 @@ def main(argv: list[str] | None = None) -> int:
     report = asyncio.run(ensure_topics(kafka, plan_topics(load_topic_plan(), TopicNames(kafka.topic_prefix))))
     print(f"Kafka at {bootstrap}; topics: {len(report.created)} created, {len(report.unchanged)} present", flush=True)
 
-    simulated = SimulatedChannels(data).start()
+    chat_channels = SimulatedChannels(data)
+    ports = service_ports(args.chat_port)
+    standins_port = args.chat_port + STANDINS_PORT_OFFSET
+    standins_root = f"http://127.0.0.1:{standins_port}"
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "LOG_JSON": os.environ.get("LOG_JSON", "false"),
         "WEBCHAT_SESSION_SECRET": os.environ.get("WEBCHAT_SESSION_SECRET") or _secret(data / "webchat.secret"),
         "CONSUMER_INSTANCE_ID": "dev",
-        **simulated.env,
+        **chat_channels.env(standins_root),
+        **phone_env(data, standins_root),
     }
     mail = LocalMail(data)
     env |= mail.start()
-    processes: list[ServiceProcess] = []
-    ports = service_ports(args.chat_port)
-    standins = WeChatLineStandIns(data).start(chat_url=f"http://127.0.0.1:{ports['intake-chat']}")
-    env |= standins.env()
-    twilio_api = ServiceProcess(
-        "twilio-api",
-        "switchboard_devenv.twilio_api",
-        port=args.chat_port + TWILIO_API_PORT_OFFSET,
-        env={},
-        log_dir=logs,
+    twilio = TwilioApiState(
+        account_sid=env["TWILIO_ACCOUNT_SID"], auth_token=env["TWILIO_AUTH_TOKEN"], outbox=data / "sms-outbox.jsonl"
     )
-    env |= phone_env(data, twilio_api.url)
-    twilio_api.env |= env | {"SMS_OUTBOX": str(data / "sms-outbox.jsonl")}
-    processes.append(twilio_api.start())
+    standins = chat_channels.standins(print_acknowledgement, twilio=twilio)
+    running = contextlib.ExitStack()
+    running.callback(mail.stop)
+    running.enter_context(app_in_thread(standins.app, port=standins_port))
+    chat_url = f"http://127.0.0.1:{ports['intake-chat']}"
+    chat_channels.write_running(data, chat_url, standins_root)
+    processes: list[ServiceProcess] = []
     for service in SERVICES:
         if importlib.util.find_spec(service.module) is None:
             print(f"  (skipping {service.name}: not installed)")
@@ -219,23 +227,23 @@ def main(argv: list[str] | None = None) -> int:
         chat = next(p for p in processes if p.name == "intake-chat")
         phone = next((p for p in processes if p.name == "intake-phone"), None)
         phone_lines = ""
+        custom_data = args.data != parser.get_default("data")
+        phone_sim = "uv run switchboard-phone-sim" + (f" --dev-data {data}" if custom_data else "")
         if phone is not None:
             (data / "phone.json").write_text(
                 json.dumps(
                     {
                         "phone_url": phone.url,
-                        "twilio_api_url": twilio_api.url,
+                        "twilio_api_url": f"{standins_root}/twilio",
                         "account_sid": env["TWILIO_ACCOUNT_SID"],
                         "number": DEV_PHONE_NUMBER,
                     }
                 )
             )
-            dev_data = "" if args.data == parser.get_default("data") else f" --dev-data {data}"
             phone_lines = (
                 f"  Phone webhooks (Twilio):       {phone.url}/v1/phone/twilio/voice, .../sms\n"
-                f"  Be a caller:                   uv run switchboard-phone-sim{dev_data} voicemail "
-                "--language zh-Hans --team logistics\n"
-                f"  SMS sent to callers:           {data / 'sms-outbox.jsonl'} (Twilio API stand-in {twilio_api.url})\n"
+                f"  Be a caller:                   {phone_sim} voicemail --language zh-Hans --team logistics\n"
+                f"  SMS sent to callers:           {data / 'sms-outbox.jsonl'} (and printed here)\n"
             )
         intake_email = next((p for p in processes if p.name == "intake-email"), None)
         print(
@@ -244,9 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  Chat HTTP API:                 {chat.url}/docs\n"
             + phone_lines
             + mail.banner(intake_email)
-            + "".join(f"  {p.name:<30} {p.url}/readyz  {p.url}/metrics\n" for p in processes if p is not twilio_api)
-            + standins.banner()
-            + simulated.banner
+            + "".join(f"  {p.name:<30} {p.url}/readyz  {p.url}/metrics\n" for p in processes)
+            + chat_channels.banner(standins_root, f" --data {data}" if custom_data else "")
             + f"  Logs:                          {logs}\n"
             f"  Topics:   export KAFKA_BOOTSTRAP_SERVERS={bootstrap}; uv run switchboard-ops tail dept.logistics.v1\n"
             "Ctrl-C stops everything.",
@@ -264,9 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         print("stopping ...", flush=True)
         for process in reversed(processes):
             process.stop()
-        standins.stop()
-        simulated.stop()
-        mail.stop()
+        running.close()
         if broker is not None:
             broker.stop()
         time.sleep(0.1)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import hashlib
 import os
 import shutil
@@ -27,6 +26,8 @@ import time
 import uuid
 from importlib import resources
 from pathlib import Path
+
+from switchboard_devenv.processes import LoggedProcess
 
 KAFKA_VERSION = "4.1.2"
 LOG4J_VERSION = "2.24.3"
@@ -106,8 +107,7 @@ class KafkaBroker:
         self.port = port or free_port()
         self.controller_port = free_port()
         self.heap = heap
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log_handle: object | None = None
+        self._process = LoggedProcess(self.log_file)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -119,11 +119,11 @@ class KafkaBroker:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        return self._process.pid
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._process.running
 
     def _properties(self) -> str:
         return "\n".join(
@@ -183,58 +183,33 @@ class KafkaBroker:
             )
             if result.returncode != 0:
                 raise BrokerError(f"formatting KRaft storage failed:\n{result.stdout}\n{result.stderr}")
-        handle = open(self.log_file, "ab")  # noqa: SIM115  (closed in stop)
-        self._log_handle = handle
-        self._process = subprocess.Popen(
-            self._java(libs, "kafka.Kafka", str(properties)),
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self._process = LoggedProcess(self.log_file)
+        self._process.start(self._java(libs, "kafka.Kafka", str(properties)))
         self._wait_ready(timeout)
         return self.bootstrap_servers
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
+            if self._process.returncode is not None:
                 raise BrokerError(
-                    f"broker exited with {self._process.returncode}; see {self.log_file}:\n{self._tail()}"
+                    f"broker exited with {self._process.returncode}; see {self.log_file}:\n{self._process.tail(30)}"
                 )
             if metadata_ready(self.bootstrap_servers):
                 return
             time.sleep(0.3)
         self.stop()
-        raise BrokerError(f"broker did not serve metadata within {timeout:.0f}s; see {self.log_file}:\n{self._tail()}")
-
-    def _tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_file.read_text("utf-8", "replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        raise BrokerError(
+            f"broker did not serve metadata within {timeout:.0f}s; see {self.log_file}:\n{self._process.tail(30)}"
+        )
 
     def stop(self, timeout: float = 30.0) -> None:
         """Controlled shutdown (SIGTERM), then SIGKILL if it takes too long."""
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-        self._process = None
-        if self._log_handle is not None:
-            with contextlib.suppress(OSError):
-                self._log_handle.close()  # type: ignore[attr-defined]
-            self._log_handle = None
+        self._process.stop(timeout)
 
     def kill(self) -> None:
         """SIGKILL, for fault tests."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait(10)
-        self.stop()
+        self._process.kill()
 
     def restart(self, timeout: float = 90.0) -> None:
         """Stop and start again on the same ports and data."""

@@ -3,7 +3,8 @@
 A webhook body is signed as LINE signs it: ``X-Line-Signature`` = base64 HMAC-SHA256 of the raw body
 under the channel secret. :func:`line_api` stands in for ``api.line.me``: the reply API accepts each
 reply token it issued once, the push API honours ``X-Line-Retry-Key`` (409 for a key seen before),
-and both record what they received; a test can make the next calls answer 429.
+and both record what they received in a :class:`~switchboard_devenv.standin_log.StandInLog`; a test
+can make the next calls answer 429 (:meth:`LineApiState.fail_next`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from switchboard_devenv.standin_log import ProviderCall, Refused, StandInLog
+
+PROVIDER = "line"
 
 
 def line_signature(channel_secret: str, body: bytes) -> str:
@@ -56,19 +60,38 @@ def webhook_body(events: list[dict[str, Any]], destination: str = "Uswitchboardb
 
 @dataclass
 class LineApiState:
+    """What the stand-in issued (reply tokens, accepted retry keys); its calls are recorded in ``log``."""
+
     access_token: str
     issued_reply_tokens: set[str] = field(default_factory=set)
-    replies: list[dict[str, Any]] = field(default_factory=list)
-    pushes: list[dict[str, Any]] = field(default_factory=list)
     retry_keys: set[str] = field(default_factory=set)
-    rate_limited: int = 0
-    """The next this many calls answer 429 with Retry-After: 1."""
-    on_send: Callable[[dict[str, Any]], None] | None = None
+    log: StandInLog = field(default_factory=StandInLog)
 
     def new_reply_token(self) -> str:
         token = secrets.token_hex(16)
         self.issued_reply_tokens.add(token)
         return token
+
+    def fail_next(self, status: int = 429, *, retry_after: float | None = 1, times: int = 1) -> None:
+        """The next ``times`` calls answer ``status`` (429: the rate limit, with ``Retry-After``)."""
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+        message = "The API rate limit has been exceeded" if status == 429 else f"stand-in error {status}"
+        self.log.fail_next(PROVIDER, status, {"message": message}, headers, times)
+
+    def _delivered(self, api: str) -> list[dict[str, Any]]:
+        return [
+            {"api": api, "body": call.body, "retry_key": call.headers.get("x-line-retry-key")}
+            for call in self.log.calls_to(PROVIDER)
+            if call.delivered and call.path.endswith(f"/message/{api}")
+        ]
+
+    @property
+    def replies(self) -> list[dict[str, Any]]:
+        return self._delivered("reply")
+
+    @property
+    def pushes(self) -> list[dict[str, Any]]:
+        return self._delivered("push")
 
     @property
     def sent(self) -> list[dict[str, Any]]:
@@ -79,12 +102,9 @@ def line_api(state: LineApiState) -> FastAPI:
     """The stand-in for LINE's Messaging API (reply and push)."""
     app = FastAPI(title="LINE Messaging API stand-in")
 
-    def refused(authorization: str | None) -> JSONResponse | None:
-        if authorization != f"Bearer {state.access_token}":
-            return JSONResponse({"message": "Authentication failed"}, status_code=401)
-        if state.rate_limited > 0:
-            state.rate_limited -= 1
-            return JSONResponse({"message": "The API rate limit has been exceeded"}, 429, {"Retry-After": "1"})
+    def unauthorised(call: ProviderCall) -> Response | None:
+        if call.headers.get("authorization") != f"Bearer {state.access_token}":
+            return Refused({"message": "Authentication failed"}, status_code=401)
         return None
 
     @app.post("/_standin/reply_token", include_in_schema=False)
@@ -93,39 +113,32 @@ def line_api(state: LineApiState) -> FastAPI:
         return {"replyToken": state.new_reply_token()}
 
     @app.post("/v2/bot/message/reply")
-    async def reply(request: Request, authorization: str | None = Header(default=None)) -> JSONResponse:
-        if (answer := refused(authorization)) is not None:
-            return answer
-        body = await request.json()
-        token = body.get("replyToken")
-        if token not in state.issued_reply_tokens:
-            return JSONResponse({"message": "Invalid reply token"}, status_code=400)
-        state.issued_reply_tokens.discard(token)
-        record = {"api": "reply", "body": body}
-        state.replies.append(record)
-        if state.on_send is not None:
-            state.on_send(record)
-        return JSONResponse({"sentMessages": [{"id": secrets.token_hex(8)}]})
+    async def reply(request: Request) -> Response:
+        async def answer(call: ProviderCall) -> Response:
+            if (refused := unauthorised(call)) is not None:
+                return refused
+            token = call.body.get("replyToken")
+            if token not in state.issued_reply_tokens:
+                return Refused({"message": "Invalid reply token"}, status_code=400)
+            state.issued_reply_tokens.discard(token)
+            return JSONResponse({"sentMessages": [{"id": secrets.token_hex(8)}]})
+
+        return await state.log.handle(PROVIDER, request, answer)
 
     @app.post("/v2/bot/message/push")
-    async def push(
-        request: Request,
-        authorization: str | None = Header(default=None),
-        x_line_retry_key: str | None = Header(default=None),
-    ) -> JSONResponse:
-        if (answer := refused(authorization)) is not None:
-            return answer
-        body = await request.json()
-        if not str(body.get("to", "")).startswith(("U", "C", "R")):
-            return JSONResponse({"message": "The property, 'to', in the request body is invalid"}, status_code=400)
-        if x_line_retry_key is not None:
-            if x_line_retry_key in state.retry_keys:
-                return JSONResponse({"message": "The retry key is already accepted"}, status_code=409)
-            state.retry_keys.add(x_line_retry_key)
-        record = {"api": "push", "body": body, "retry_key": x_line_retry_key}
-        state.pushes.append(record)
-        if state.on_send is not None:
-            state.on_send(record)
-        return JSONResponse({"sentMessages": [{"id": secrets.token_hex(8)}]})
+    async def push(request: Request) -> Response:
+        async def answer(call: ProviderCall) -> Response:
+            if (refused := unauthorised(call)) is not None:
+                return refused
+            if not str(call.body.get("to", "")).startswith(("U", "C", "R")):
+                return Refused({"message": "The property, 'to', in the request body is invalid"}, status_code=400)
+            retry_key = call.headers.get("x-line-retry-key")
+            if retry_key is not None:
+                if retry_key in state.retry_keys:
+                    return Refused({"message": "The retry key is already accepted"}, status_code=409)
+                state.retry_keys.add(retry_key)
+            return JSONResponse({"sentMessages": [{"id": secrets.token_hex(8)}]})
+
+        return await state.log.handle(PROVIDER, request, answer)
 
     return app

@@ -1,6 +1,5 @@
-"""A local stand-in for Twilio's Messages REST API: receives the notifier's SMS, in tests and ``make run``.
-
-    python -m switchboard_devenv.twilio_api     (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, HTTP_PORT, SMS_OUTBOX)
+"""A local stand-in for Twilio's Messages REST API: receives the notifier's SMS, in tests and ``make run``
+(where it is part of :class:`~switchboard_devenv.provider_standins.ProviderStandIns`, under ``/twilio``).
 
 It speaks the real API's format for what the notifier uses: ``POST /2010-04-01/Accounts/{sid}/Messages.json``
 with basic auth and a form body, answered 201 with the message resource, or Twilio's error document
@@ -9,27 +8,27 @@ magic numbers: +15005550001 invalid (21211), +15005550002 cannot be routed (2161
 permission for the region (21408), +15005550004 unsubscribed (21610), +15005550009 not a mobile
 (21614). ``GET`` on the same path lists what was sent (newest first, ``To`` filters). Tests queue
 failures (429, 500 ...) with :meth:`TwilioApiState.fail_next` or ``POST /standin/failures``; every
-attempt, failed or not, is kept in ``attempts``.
+attempt, failed or not, is in ``attempts`` (from the stand-in's :class:`~switchboard_devenv.standin_log.StandInLog`).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import secrets
-import threading
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+
+from switchboard_devenv.standin_log import ProviderCall, Refused, StandInLog
+
+PROVIDER = "twilio"
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 MAGIC_NUMBERS = {
@@ -44,51 +43,44 @@ MAGIC_NUMBERS = {
 }
 
 
-@dataclass(slots=True)
-class ScriptedFailure:
-    status: int
-    code: int
-    message: str
-    retry_after: float | None = None
-
-
 @dataclass
 class TwilioApiState:
-    """What the stand-in received; shared with the test that runs it."""
+    """What the stand-in sent; every attempt, failed or not, is recorded in ``log``."""
 
     account_sid: str
     auth_token: str
     outbox: Path | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    failures: deque[ScriptedFailure] = field(default_factory=deque)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    log: StandInLog = field(default_factory=StandInLog)
 
     def fail_next(
         self, status: int, *, count: int = 1, code: int | None = None, retry_after: float | None = None
     ) -> None:
         """The next ``count`` sends answer ``status`` (429, 500 ...) with Twilio's error document."""
-        default_code = {429: 20429, 500: 20500, 503: 20503}.get(status, 20001)
-        for _ in range(count):
-            self.failures.append(
-                ScriptedFailure(status, code or default_code, f"stand-in failure {status}", retry_after)
-            )
+        code = code or {429: 20429, 500: 20500, 503: 20503}.get(status, 20001)
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+        document = _error_document(status, code, f"stand-in failure {status}")
+        self.log.fail_next(PROVIDER, status, document, headers, count)
+
+    @property
+    def attempts(self) -> list[dict[str, Any]]:
+        """Every send, as ``at``, ``form`` and the ``status`` it was answered with."""
+        return [
+            {"at": call.at.isoformat(), "form": call.body, "status": call.status}
+            for call in self.log.calls_to(PROVIDER)
+        ]
 
     def sent_to(self, number: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["to"] == number]
 
 
-def _error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(
-        status_code=status,
-        content={
-            "code": code,
-            "message": message,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status,
-        },
-        headers=headers,
-    )
+def _error_document(status: int, code: int, message: str) -> dict[str, Any]:
+    more_info = f"https://www.twilio.com/docs/errors/{code}"
+    return {"code": code, "message": message, "more_info": more_info, "status": status}
+
+
+def _error(status: int, code: int, message: str) -> Refused:
+    return Refused(status_code=status, content=_error_document(status, code, message))
 
 
 def create_app(state: TwilioApiState) -> FastAPI:
@@ -101,53 +93,39 @@ def create_app(state: TwilioApiState) -> FastAPI:
         return account_sid == state.account_sid and secrets.compare_digest(given, f"Basic {expected}")
 
     @app.post(base)
-    async def send(account_sid: str, request: Request) -> JSONResponse:
-        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
-        attempt: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "form": form}
-        with state._lock:
-            state.attempts.append(attempt)
-            scripted = state.failures.popleft() if state.failures else None
-        if not authorised(request, account_sid):
-            attempt["status"] = 401
-            return _error(401, 20003, "Authenticate")
-        if scripted is not None:
-            attempt["status"] = scripted.status
-            headers = {"Retry-After": f"{scripted.retry_after:g}"} if scripted.retry_after is not None else None
-            return _error(scripted.status, scripted.code, scripted.message, headers)
-        to = form.get("To", "")
-        sender = form.get("From") or form.get("MessagingServiceSid") or ""
-        if not form.get("Body"):
-            attempt["status"] = 400
-            return _error(400, 21602, "Message body is required.")
-        if not sender:
-            attempt["status"] = 400
-            return _error(400, 21603, "The 'From' phone number is required.")
-        if to in MAGIC_NUMBERS or not E164.match(to):
-            code, reason = MAGIC_NUMBERS.get(to, (21211, f"The 'To' number {to} is not a valid phone number."))
-            attempt["status"] = 400
-            return _error(400, code, reason)
-        now = datetime.now(UTC)
-        message: dict[str, Any] = {
-            "sid": "SM" + secrets.token_hex(16),
-            "account_sid": account_sid,
-            "to": to,
-            "from": form.get("From"),
-            "messaging_service_sid": form.get("MessagingServiceSid"),
-            "body": form["Body"],
-            "status": "queued",
-            "direction": "outbound-api",
-            "num_segments": "1",
-            "date_created": format_datetime(now, usegmt=True),
-            "api_version": "2010-04-01",
-        }
-        attempt["status"] = 201
-        with state._lock:
+    async def send(account_sid: str, request: Request) -> Response:
+        async def answer(call: ProviderCall) -> Response:
+            if not authorised(request, account_sid):
+                return _error(401, 20003, "Authenticate")
+            form = call.body
+            to = form.get("To", "")
+            if not form.get("Body"):
+                return _error(400, 21602, "Message body is required.")
+            if not (form.get("From") or form.get("MessagingServiceSid")):
+                return _error(400, 21603, "The 'From' phone number is required.")
+            if to in MAGIC_NUMBERS or not E164.match(to):
+                code, reason = MAGIC_NUMBERS.get(to, (21211, f"The 'To' number {to} is not a valid phone number."))
+                return _error(400, code, reason)
+            message: dict[str, Any] = {
+                "sid": "SM" + secrets.token_hex(16),
+                "account_sid": account_sid,
+                "to": to,
+                "from": form.get("From"),
+                "messaging_service_sid": form.get("MessagingServiceSid"),
+                "body": form["Body"],
+                "status": "queued",
+                "direction": "outbound-api",
+                "num_segments": "1",
+                "date_created": format_datetime(datetime.now(UTC), usegmt=True),
+                "api_version": "2010-04-01",
+            }
             state.messages.append(message)
-        if state.outbox is not None:
-            with state.outbox.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(message, ensure_ascii=False) + "\n")
-        print(f"SMS {message['sid']} to {to} from {sender}: {message['body']}", flush=True)
-        return JSONResponse(status_code=201, content=message)
+            if state.outbox is not None:
+                with state.outbox.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(message, ensure_ascii=False) + "\n")
+            return JSONResponse(status_code=201, content=message)
+
+        return await state.log.handle(PROVIDER, request, answer)
 
     @app.get(base)
     async def listing(account_sid: str, request: Request) -> JSONResponse:
@@ -166,11 +144,11 @@ def create_app(state: TwilioApiState) -> FastAPI:
             code=spec.get("code"),
             retry_after=spec.get("retry_after"),
         )
-        return {"queued": len(state.failures)}
+        return {"queued": int(spec.get("count", 1))}
 
     @app.get("/standin/attempts")
     async def attempts() -> list[dict[str, Any]]:
-        return list(state.attempts)
+        return state.attempts
 
     @app.get("/healthz")
     @app.get("/readyz")
@@ -178,26 +156,3 @@ def create_app(state: TwilioApiState) -> FastAPI:
         return {"status": "ok"}
 
     return app
-
-
-def main() -> None:
-    """Serve the stand-in (the local gateway starts it as a process)."""
-    import uvicorn
-
-    state = TwilioApiState(
-        account_sid=os.environ["TWILIO_ACCOUNT_SID"],
-        auth_token=os.environ["TWILIO_AUTH_TOKEN"],
-        outbox=Path(os.environ["SMS_OUTBOX"]) if os.environ.get("SMS_OUTBOX") else None,
-    )
-    if state.outbox is not None:
-        state.outbox.parent.mkdir(parents=True, exist_ok=True)
-    uvicorn.run(
-        create_app(state),
-        host=os.environ.get("HTTP_HOST", "127.0.0.1"),
-        port=int(os.environ.get("HTTP_PORT", "8900")),
-        log_level="warning",
-    )
-
-
-if __name__ == "__main__":
-    main()

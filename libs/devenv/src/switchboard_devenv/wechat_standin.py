@@ -8,8 +8,9 @@ gateway's decryption, so tests check one against the other.
 
 :func:`wechat_api` is a small FastAPI app standing in for ``api.weixin.qq.com`` and
 ``qyapi.weixin.qq.com``: it issues access tokens (which it can expire on demand), accepts
-customer-service sends, serves ``kf/sync_msg`` pages from messages a test queued, and records
-everything it received.
+customer-service sends (recorded in a :class:`~switchboard_devenv.standin_log.StandInLog`; a test
+scripts errcodes with :meth:`WeChatApiState.fail_next`), and serves ``kf/sync_msg`` pages from
+messages a test queued.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ import os
 import secrets
 import struct
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from switchboard_devenv.standin_log import ProviderCall, Refused, StandInLog
+
+PROVIDER = "wechat"
 
 
 def new_encoding_aes_key() -> str:
@@ -116,17 +121,31 @@ def kf_notification(corp_id: str, token: str, open_kfid: str) -> bytes:
 
 @dataclass
 class WeChatApiState:
-    """What the stand-in API issued and received."""
+    """What the stand-in API issued and received; its sends are recorded in ``log``."""
 
     token_lifetime: int = 7200
     tokens_issued: list[str] = field(default_factory=list)
     valid_tokens: set[str] = field(default_factory=set)
-    sent: list[dict[str, Any]] = field(default_factory=list)
     kf_queue: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     kf_sync_calls: list[dict[str, Any]] = field(default_factory=list)
-    next_errcodes: list[int] = field(default_factory=list)
-    """errcodes the next sends answer with, one each (then sends succeed again)."""
-    on_send: Callable[[dict[str, Any]], None] | None = None
+    log: StandInLog = field(default_factory=StandInLog)
+
+    @property
+    def sent(self) -> list[dict[str, Any]]:
+        """The messages WeChat and WeCom accepted: ``api`` (``message/custom/send`` ...), ``body``, ``access_token``."""
+        return [
+            {
+                "api": call.path.split("/cgi-bin/", 1)[-1],
+                "body": call.body,
+                "access_token": call.query.get("access_token"),
+            }
+            for call in self.log.calls_to(PROVIDER)
+            if call.delivered
+        ]
+
+    def fail_next(self, errcode: int, times: int = 1) -> None:
+        """The next ``times`` sends answer this errcode (WeChat answers errors with HTTP 200)."""
+        self.log.fail_next(PROVIDER, 200, {"errcode": errcode, "errmsg": f"stand-in error {errcode}"}, times=times)
 
     def expire_tokens(self) -> None:
         """Every issued token becomes invalid, as when WeChat expires one early."""
@@ -158,36 +177,18 @@ def wechat_api(state: WeChatApiState, *, app_secret: str | None = None, corp_sec
             return {"errcode": 40001, "errmsg": "invalid credential"}
         return issue()
 
-    def check(access_token: str) -> dict[str, Any] | None:
-        if access_token not in state.valid_tokens:
-            return {"errcode": 42001, "errmsg": "access_token expired"}
-        if state.next_errcodes:
-            code = state.next_errcodes.pop(0)
-            return {"errcode": code, "errmsg": f"stand-in error {code}"}
-        return None
+    async def send(request: Request) -> Response:
+        async def answer(call: ProviderCall) -> Response:
+            if call.query.get("access_token") not in state.valid_tokens:
+                return Refused({"errcode": 42001, "errmsg": "access_token expired"})
+            msgid = call.body.get("msgid") or secrets.token_hex(8)
+            return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
-    async def send(api: str, request: Request, access_token: str) -> dict[str, Any]:
-        refused = check(access_token)
-        if refused is not None:
-            return refused
-        body = await request.json()
-        record = {"api": api, "body": body, "access_token": access_token}
-        state.sent.append(record)
-        if state.on_send is not None:
-            state.on_send(record)
-        return {"errcode": 0, "errmsg": "ok", "msgid": body.get("msgid") or secrets.token_hex(8)}
+        return await state.log.handle(PROVIDER, request, answer)
 
-    @app.post("/cgi-bin/message/custom/send")
-    async def custom_send(request: Request, access_token: str) -> dict[str, Any]:
-        return await send("message/custom/send", request, access_token)
-
-    @app.post("/cgi-bin/kf/send_msg")
-    async def kf_send(request: Request, access_token: str) -> dict[str, Any]:
-        return await send("kf/send_msg", request, access_token)
-
-    @app.post("/cgi-bin/message/send")
-    async def app_send(request: Request, access_token: str) -> dict[str, Any]:
-        return await send("message/send", request, access_token)
+    app.add_api_route("/cgi-bin/message/custom/send", send, methods=["POST"])
+    app.add_api_route("/cgi-bin/kf/send_msg", send, methods=["POST"])
+    app.add_api_route("/cgi-bin/message/send", send, methods=["POST"])
 
     @app.post("/_standin/kf_messages", include_in_schema=False)
     async def queue_kf(request: Request) -> dict[str, Any]:

@@ -5,22 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from switchboard_common.settings import ConsumerSettings, HttpSettings, KafkaSettings, ObservabilitySettings
+from switchboard_common.settings import ConsumerServiceSettings
 
 SERVICE = "classifier"
 
 
-class ClassifierSettings(BaseSettings):
+class ClassifierSettings(ConsumerServiceSettings):
     """Everything the classifier service and the ``switchboard-classify`` command line are configured with."""
 
     model_config = SettingsConfigDict(env_prefix="CLASSIFIER_", extra="ignore", env_file=".env")
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
-    http: HttpSettings = Field(default_factory=HttpSettings)
-    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     taxonomy_path: Path | None = Field(
         default=None, description="Taxonomy file (YAML); the packaged taxonomy when not set."
     )

@@ -5,26 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from switchboard_common.routing import parse_duration
-from switchboard_common.settings import ConsumerSettings, HttpSettings, KafkaSettings, ObservabilitySettings
+from switchboard_common.routing import Duration
+from switchboard_common.settings import ConsumerServiceSettings
 from switchboard_dispatcher.state import StateWindows
 
 
-class DispatcherSettings(BaseSettings):
+class DispatcherSettings(ConsumerServiceSettings):
     """Everything the dispatcher reads from its environment.
 
     Durations accept ``30s``, ``10m``, ``24h``, ``7d``, ISO 8601 (``PT24H``) or seconds.
     """
 
     model_config = SettingsConfigDict(env_prefix="DISPATCHER_", extra="ignore", env_file=".env")
-
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
-    http: HttpSettings = Field(default_factory=HttpSettings)
-    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     routing_path: Path | None = Field(
         default=None, description="Routing rules file (reloaded when it changes); the packaged rules when unset."
@@ -33,14 +28,14 @@ class DispatcherSettings(BaseSettings):
         default=None, description="Topic plan whose departments the rules may name; the packaged plan when unset."
     )
     rules_poll_seconds: float = Field(default=5.0, gt=0, description="How often the rules file is checked.")
-    dedup_window: timedelta = Field(
+    dedup_window: Duration = Field(
         default=timedelta(hours=24), description="A message event id routed this recently is not routed again."
     )
-    follow_up_window: timedelta = Field(
+    follow_up_window: Duration = Field(
         default=timedelta(days=7),
         description="A message within this time of its conversation's last activity continues the open case.",
     )
-    case_memory: timedelta = Field(
+    case_memory: Duration = Field(
         default=timedelta(days=14),
         description="How long a conversation's case is remembered (a quoted reference still continues it); "
         "state rebuilds read intake.routed.v1 this far back, so keep it within that topic's retention.",
@@ -48,13 +43,6 @@ class DispatcherSettings(BaseSettings):
     rebuild_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Upper bound on reading back the state of newly assigned partitions."
     )
-
-    @field_validator("dedup_window", "follow_up_window", "case_memory", mode="before")
-    @classmethod
-    def _short_durations(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip()[-1:] in {"s", "m", "h", "d"}:
-            return parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _consistent_windows(self) -> DispatcherSettings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -12,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from switchboard_common.health import HealthChecks, KafkaProbe
 from switchboard_common.intake import IntakePublisher, install_kafka_unavailable_handler
 from switchboard_common.producer import EventProducer
-from switchboard_common.service import start_with_retry
+from switchboard_common.service import BackgroundStarts
 from switchboard_common.topics import TopicNames
 from switchboard_intake_chat.outbound import OutboundRelay
 from switchboard_intake_chat.providers import meta_routes, slack_routes, telegram_routes
@@ -35,22 +34,16 @@ def create_app(settings: IntakeChatSettings | None = None) -> FastAPI:
     health = HealthChecks()
     health.add_readiness("kafka", probe.is_ready)
     health.add_readiness("outbound-relay", relay.is_ready)
-    stopping = asyncio.Event()
-
-    async def connect() -> None:
-        if await start_with_retry("producer", producer.start, stopping):
-            probe.start()
-        await start_with_retry("outbound-relay", relay.start, stopping)
+    starts = BackgroundStarts()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        connecting = asyncio.create_task(connect())
+        starts.start("producer", producer.start, then=probe.start)
+        starts.start("outbound-relay", relay.start)
         try:
             yield
         finally:
-            stopping.set()
-            connecting.cancel()
-            await asyncio.gather(connecting, return_exceptions=True)
+            await starts.stop()
             await probe.stop()
             await relay.stop()
             await producer.stop()
@@ -73,8 +66,8 @@ def create_app(settings: IntakeChatSettings | None = None) -> FastAPI:
     app.include_router(wechat_router(publisher, settings.wechat))
     app.include_router(wecom_router(publisher, settings.wecom))
     app.include_router(line_router(publisher, settings.line))
-    app.include_router(slack_routes.router(publisher))
-    app.include_router(meta_routes.router(publisher))
-    app.include_router(telegram_routes.router(publisher))
+    app.include_router(slack_routes.router(publisher, settings.slack))
+    app.include_router(meta_routes.router(publisher, settings.meta))
+    app.include_router(telegram_routes.router(publisher, settings.telegram))
     app.state.chat = chat
     return app

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from switchboard_common.settings import HttpSettings, KafkaSettings, ObservabilitySettings
+from switchboard_common.channel_settings import optional_settings
+from switchboard_common.settings import ServiceSettings
 from switchboard_intake_chat.providers.line import LineSettings
+from switchboard_intake_chat.providers.meta import MetaSettings
+from switchboard_intake_chat.providers.slack import SlackSettings
+from switchboard_intake_chat.providers.telegram import TelegramSettings
 from switchboard_intake_chat.providers.wechat import WeChatSettings, WeComSettings
 
 
@@ -36,17 +42,36 @@ class WebChatSettings(BaseSettings):
     session_ttl_days: int = Field(default=30, ge=1)
 
 
-class IntakeChatSettings(BaseSettings):
-    """Everything intake-chat reads from the environment."""
+class IntakeChatSettings(ServiceSettings):
+    """Everything intake-chat reads from the environment.
+
+    Each provider is off (None: its routes answer 404) unless its credentials are set
+    (:func:`~switchboard_common.channel_settings.optional_settings`).
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="INTAKE_CHAT_", extra="ignore", env_file=".env", env_nested_delimiter="__"
     )
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    http: HttpSettings = Field(default_factory=HttpSettings)
-    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     webchat: WebChatSettings = Field(default_factory=WebChatSettings)
-    wechat: WeChatSettings | None = Field(default_factory=WeChatSettings.load, description="Off without WECHAT_TOKEN.")
-    wecom: WeComSettings | None = Field(default_factory=WeComSettings.load, description="Off without WECOM_TOKEN.")
-    line: LineSettings | None = Field(default_factory=LineSettings.load, description="Off without LINE_CHANNEL_SECRET.")
+    slack: SlackSettings | None = Field(
+        default_factory=partial(optional_settings, SlackSettings, "slack"),
+        description="Off without SLACK_SIGNING_SECRET.",
+    )
+    meta: MetaSettings | None = Field(
+        default_factory=partial(optional_settings, MetaSettings, "meta"),
+        description="WhatsApp and Messenger; off without META_APP_SECRET and META_VERIFY_TOKEN.",
+    )
+    telegram: TelegramSettings | None = Field(
+        default_factory=partial(optional_settings, TelegramSettings, "telegram"),
+        description="Off without TELEGRAM_SECRET_TOKEN.",
+    )
+    wechat: WeChatSettings | None = Field(
+        default_factory=partial(optional_settings, WeChatSettings, "wechat"), description="Off without WECHAT_TOKEN."
+    )
+    wecom: WeComSettings | None = Field(
+        default_factory=partial(optional_settings, WeComSettings, "wecom"), description="Off without WECOM_TOKEN."
+    )
+    line: LineSettings | None = Field(
+        default_factory=partial(optional_settings, LineSettings, "line"), description="Off without LINE_CHANNEL_SECRET."
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -11,7 +10,7 @@ from fastapi import FastAPI
 from switchboard_common.health import HealthChecks, KafkaProbe
 from switchboard_common.intake import IntakePublisher, install_kafka_unavailable_handler
 from switchboard_common.producer import EventProducer
-from switchboard_common.service import ConsumerRuntime, start_with_retry
+from switchboard_common.service import BackgroundStarts, ConsumerRuntime
 from switchboard_common.topics import TopicNames
 from switchboard_intake_phone.call_outcomes import Timing
 from switchboard_intake_phone.fact_publisher import FactPublisher
@@ -54,22 +53,16 @@ def create_app(settings: IntakePhoneSettings | None = None) -> FastAPI:
         processors=[(f"{settings.kafka.topic_prefix}switchboard-intake-phone", processor)],
         health=health,
     )
-    stopping = asyncio.Event()
-
-    async def connect() -> None:
-        if await start_with_retry("producer", producer.start, stopping):
-            probe.start()
+    starts = BackgroundStarts()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        connecting = asyncio.create_task(connect())
+        starts.start("producer", producer.start, then=probe.start)
         await runtime.start()
         try:
             yield
         finally:
-            stopping.set()
-            connecting.cancel()
-            await asyncio.gather(connecting, return_exceptions=True)
+            await starts.stop()
             await runtime.stop()
             await probe.stop()
             await producer.stop()

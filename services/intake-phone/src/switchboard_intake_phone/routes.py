@@ -102,9 +102,10 @@ class PhoneEdge:
 
     async def twilio_params(self, request: Request) -> dict[str, str]:
         """The verified form parameters of a Twilio webhook; 404 when Twilio is off, 403 when not Twilio's."""
-        token = self.settings.twilio.auth_token
-        if token is None:
+        twilio = self.settings.twilio
+        if twilio is None:
             raise HTTPException(404, "the Twilio channel is not configured")
+        token = twilio.auth_token
         body = await read_body_limited(request, self.settings.phone.max_body_bytes)
         url = self.public_url(request)
         signature = request.headers.get(SIGNATURE_HEADER)
@@ -129,7 +130,7 @@ class PhoneEdge:
             )
             raise HTTPException(403, "missing or invalid X-Twilio-Signature")
         params = form_fields(pairs)
-        expected_account = self.settings.twilio.account_sid
+        expected_account = twilio.account_sid
         if expected_account and params.get("AccountSid") != expected_account:
             REJECTED.labels("phone", "account").inc()
             raise HTTPException(403, "the request is for another Twilio account")
@@ -161,9 +162,10 @@ class PhoneEdge:
     # -- PBX -----------------------------------------------------------------------------------
 
     async def pbx_event(self, request: Request) -> PbxEvent:
-        secret = self.settings.pbx.webhook_secret
-        if secret is None:
+        pbx = self.settings.pbx
+        if pbx is None:
             raise HTTPException(404, "the phone-system webhook is not configured")
+        secret = pbx.webhook_secret
         body = await read_body_limited(request, self.settings.phone.max_body_bytes)
         check = verify_pbx_signature(
             secret.get_secret_value(),
@@ -171,7 +173,7 @@ class PhoneEdge:
             signature=request.headers.get(PBX_SIGNATURE_HEADER),
             body=body,
             now=time.time(),
-            window_seconds=self.settings.pbx.replay_window_seconds,
+            window_seconds=pbx.replay_window_seconds,
         )
         if not check.ok:
             REJECTED.labels("phone", "signature").inc()

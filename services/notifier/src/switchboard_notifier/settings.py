@@ -6,11 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from switchboard_common.events.models import Channel
-from switchboard_common.routing import parse_duration
-from switchboard_common.settings import ConsumerSettings, HttpSettings, KafkaSettings, ObservabilitySettings
+from switchboard_common.routing import Duration
+from switchboard_common.settings import ConsumerServiceSettings
 
 DEFAULT_SLA = {
     Channel.WEBCHAT: timedelta(seconds=30),
@@ -27,20 +27,15 @@ DEFAULT_SLA = {
 }
 
 
-class NotifierSettings(BaseSettings):
+class NotifierSettings(ConsumerServiceSettings):
     """How and when the notifier acknowledges."""
 
     model_config = SettingsConfigDict(
         env_prefix="NOTIFIER_", extra="ignore", env_file=".env", env_nested_delimiter="__"
     )
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
-    http: HttpSettings = Field(default_factory=HttpSettings)
-    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
-
     templates_path: Path | None = Field(default=None, description="Templates YAML; the packaged one if unset.")
-    sla: dict[Channel, timedelta] = Field(
+    sla: dict[Channel, Duration] = Field(
         default_factory=lambda: dict(DEFAULT_SLA),
         description='First-response SLA per channel, JSON: {"webchat": "30s", "email": "4h"}.',
     )
@@ -50,7 +45,7 @@ class NotifierSettings(BaseSettings):
         le=1,
         description="Send a generic acknowledgement when the routed event has not arrived by this fraction of the SLA.",
     )
-    conversation_window: timedelta = Field(
+    conversation_window: Duration = Field(
         default=timedelta(minutes=10),
         description="At most one acknowledgement per conversation within this window.",
     )
@@ -60,40 +55,25 @@ class NotifierSettings(BaseSettings):
         description="At most this many acknowledgements to one address (email, phone number, ...) per "
         "recipient_window, so that no mail loop or flood can make the gateway send without end.",
     )
-    recipient_window: timedelta = Field(default=timedelta(hours=1))
-    max_ack_age: timedelta = Field(
+    recipient_window: Duration = Field(default=timedelta(hours=1))
+    max_ack_age: Duration = Field(
         default=timedelta(hours=24),
         description="Messages older than this when first seen are recorded as expired, not acknowledged.",
     )
-    state_window: timedelta = Field(
+    state_window: Duration = Field(
         default=timedelta(days=3),
         description="How far back notify.acks.v1 is read to rebuild what was already acknowledged; "
         "must exceed max_ack_age.",
     )
-    send_timeout: timedelta = Field(default=timedelta(seconds=10), description="Upper bound on one channel send.")
-    retry_initial: timedelta = timedelta(seconds=1)
-    retry_max: timedelta = timedelta(minutes=5)
-
-    @field_validator(
-        "conversation_window",
-        "recipient_window",
-        "max_ack_age",
-        "state_window",
-        "send_timeout",
-        "retry_initial",
-        "retry_max",
-        mode="before",
-    )
-    @classmethod
-    def _duration(cls, value: object) -> object:
-        return parse_duration(value) if isinstance(value, str) else value
+    send_timeout: Duration = Field(default=timedelta(seconds=10), description="Upper bound on one channel send.")
+    retry_initial: Duration = timedelta(seconds=1)
+    retry_max: Duration = timedelta(minutes=5)
 
     @field_validator("sla", mode="before")
     @classmethod
     def _sla(cls, value: object) -> object:
         if isinstance(value, dict):
-            given = {k: parse_duration(v) if isinstance(v, str | int | float) else v for k, v in value.items()}
-            return {**{k.value: v for k, v in DEFAULT_SLA.items()}, **given}
+            return {**{k.value: v for k, v in DEFAULT_SLA.items()}, **value}
         return value
 
     def sla_for(self, channel: Channel) -> timedelta:

@@ -4,8 +4,8 @@
 body holds several events. Message events (and ``messageEdited``: the customer's corrected text) from
 users, groups and rooms become intake events; follow/unfollow, join/leave, member changes, postbacks,
 beacons, account links, unsends, video-play completions, events in standby mode and event types this
-gateway does not know are recorded (a log line and ``switchboard_line_events_total``) and answered
-with success.
+gateway does not know are recorded (an :class:`Ignored`: a log line and
+``switchboard_intake_webhook_events_total``) and answered with success.
 
 Event ids derive from ``webhookEventId`` (the same on a redelivery, ``deliveryContext.isRedelivery``),
 so a redelivered event is one event. The reply token and the time LINE issued it travel in the reply
@@ -19,14 +19,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.events.models import (
@@ -35,11 +33,18 @@ from switchboard_common.events.models import (
     CustomerIdentity,
     IntakeMessage,
     Language,
-    MessageText,
     ReplyTarget,
 )
 from switchboard_common.identity import conversation_key, customer_key, event_id
-from switchboard_common.text import safe_plain_text
+from switchboard_intake_chat.providers.normalised import (
+    Ignored,
+    IgnoreReason,
+    Normalised,
+    from_epoch,
+    ids,
+    mapping,
+    message_text,
+)
 from switchboard_intake_chat.providers.wechat import location_text
 
 MESSAGE_EVENTS = frozenset({"message", "messageEdited"})
@@ -57,18 +62,6 @@ class LineSettings(BaseSettings):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     max_text_chars: int = Field(default=5_000, ge=1)
     answer_within_seconds: float = Field(default=5.0, gt=0)
-
-    @classmethod
-    def load(cls) -> LineSettings | None:
-        """The settings, or None when ``LINE_CHANNEL_SECRET`` is absent (LINE is off)."""
-        try:
-            return cls()
-        except ValidationError as exc:
-            if not os.environ.get("LINE_CHANNEL_SECRET") and any(
-                e["type"] == "missing" and e["loc"][:1] == ("channel_secret",) for e in exc.errors()
-            ):
-                return None
-            raise
 
 
 class LinePayloadError(ValueError):
@@ -99,29 +92,15 @@ def parse_webhook(body: bytes) -> tuple[str, list[dict[str, Any]]]:
     return str(document.get("destination") or ""), events
 
 
-@dataclass(frozen=True, slots=True)
-class LineRecorded:
-    """An event answered with success and recorded, not published."""
-
-    kind: str
-    type: str
-    event_id: str
-    reason: str
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def line_event_id(destination: str, event: Mapping[str, Any]) -> str:
     """From webhookEventId; for payloads without one, from the message id or the event's type, source and time."""
     webhook_event_id = event.get("webhookEventId")
     if webhook_event_id:
         return event_id(Channel.LINE.value, destination, str(webhook_event_id))
-    message = _object(event.get("message"))
+    message = mapping(event.get("message"))
     if message.get("id"):
         return event_id(Channel.LINE.value, destination, "message", str(message["id"]), str(event.get("type")))
-    source = _object(event.get("source"))
+    source = mapping(event.get("source"))
     return event_id(
         Channel.LINE.value,
         destination,
@@ -133,35 +112,37 @@ def line_event_id(destination: str, event: Mapping[str, Any]) -> str:
 
 def normalise_event(
     destination: str, event: Mapping[str, Any], settings: LineSettings, received_at: datetime
-) -> IntakeMessage | LineRecorded:
+) -> Normalised:
     kind = str(event.get("type") or "?")
     ident = line_event_id(destination, event)
+    recorded_ids = ids(event_id=ident, webhook_event_id=event.get("webhookEventId"))
     message = event.get("message")
     if kind not in MESSAGE_EVENTS or not isinstance(message, dict):
-        known = kind in RECORDED_EVENTS
-        return LineRecorded("event" if known else "unknown", kind, ident, "not a customer message")
+        reason = IgnoreReason.PLATFORM_NOTICE if kind in RECORDED_EVENTS else IgnoreReason.UNKNOWN_TYPE
+        return Ignored(reason, kind, "not a customer message", recorded_ids)
     if event.get("mode") == "standby":
-        return LineRecorded("standby", kind, ident, "the channel is in standby: another module answers")
-    source = _object(event.get("source"))
+        return Ignored(IgnoreReason.STANDBY, kind, "the channel is in standby: another module answers", recorded_ids)
+    source = mapping(event.get("source"))
     source_type = str(source.get("type") or "")
     chat_id = {"user": source.get("userId"), "group": source.get("groupId"), "room": source.get("roomId")}.get(
         source_type
     )
     if not chat_id:
-        return LineRecorded("invalid", kind, ident, f"no sender in source {source_type!r}")
+        return Ignored(IgnoreReason.INCOMPLETE, kind, f"no sender in source {source_type!r}", recorded_ids)
     user = str(source.get("userId") or chat_id)
     msg_type = str(message.get("type") or "")
     content = _content(msg_type, message)
     if content is None:
-        return LineRecorded("unknown", f"{kind}:{msg_type}", ident, f"message type {msg_type!r} is not handled")
+        return Ignored(
+            IgnoreReason.UNKNOWN_TYPE, f"{kind}:{msg_type}", f"message type {msg_type!r} is not handled", recorded_ids
+        )
     text, attachments = content
-    plain, truncated = safe_plain_text(text, settings.max_text_chars)
     timestamp = event.get("timestamp")
-    sent_at = datetime.fromtimestamp(timestamp / 1000, UTC) if isinstance(timestamp, int | float) else None
+    sent_at = from_epoch(timestamp) if isinstance(timestamp, int | float) else None
     account = destination or "line"
     metadata = {"source_type": source_type}
     reply_token = event.get("replyToken")
-    if reply_token and not _object(event.get("deliveryContext")).get("isRedelivery"):
+    if reply_token and not mapping(event.get("deliveryContext")).get("isRedelivery"):
         metadata["reply_token"] = str(reply_token)
         if isinstance(timestamp, int | float):
             metadata["reply_token_issued_ms"] = str(int(timestamp))
@@ -179,9 +160,7 @@ def normalise_event(
         conversation_id=conversation_key(Channel.LINE.value, account, source_type, str(chat_id)),
         customer=CustomerIdentity(key=customer_key(Channel.LINE.value, user), handle=user),
         reply_to=ReplyTarget(channel=Channel.LINE, account=account, address=str(chat_id), metadata=metadata),
-        text=MessageText(
-            original=text[: settings.max_text_chars * 2], plain=plain, new_content=plain, truncated=truncated
-        ),
+        text=message_text(text, settings.max_text_chars),
         language_hint=settings.language,
         attachments=attachments,
         provider_ids=provider_ids,
@@ -220,7 +199,7 @@ def _content(msg_type: str, message: Mapping[str, Any]) -> tuple[str, list[Attac
     if msg_type == "text":
         return str(message.get("text", "")), []
     if msg_type in _MEDIA:
-        provider = _object(message.get("contentProvider"))
+        provider = mapping(message.get("contentProvider"))
         url = provider.get("originalContentUrl") if provider.get("type") == "external" else None
         duration = message.get("duration")
         size = message.get("fileSize")

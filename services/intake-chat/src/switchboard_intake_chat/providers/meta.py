@@ -320,7 +320,7 @@ def _messenger(payload: dict[str, Any], received_at: datetime, max_chars: int) -
         for event in items(entry.get("messaging")):
             yield _messenger_event(event, page_id, received_at, max_chars)
         for _standby in items(entry.get("standby")):
-            yield Ignored(IgnoreReason.NOT_CUSTOMER_CONTENT, "messenger/standby", "another app has thread control")
+            yield Ignored(IgnoreReason.STANDBY, "messenger/standby", "another app has thread control")
         for change in items(entry.get("changes")):
             yield Ignored(IgnoreReason.UNKNOWN_TYPE, f"messenger/changes/{text_of(change.get('field'))}")
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from switchboard_common.channel_settings import optional_settings
-from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limited
+from switchboard_common.intake import REJECTED, IntakePublisher, json_object, read_body_limited
 from switchboard_intake_chat.providers.meta import (
     MetaSettings,
     normalise_meta_payload,
@@ -30,10 +28,9 @@ ENDPOINTS = {
 }
 
 
-def router(publisher: IntakePublisher, settings: MetaSettings | None = None) -> APIRouter:
-    """Both endpoints, if ``META_APP_SECRET`` and ``META_VERIFY_TOKEN`` configure them; an empty router otherwise."""
+def router(publisher: IntakePublisher, settings: MetaSettings | None) -> APIRouter:
+    """Both endpoints when Meta is configured; an empty router (404) when ``settings`` is None."""
     routes = APIRouter(tags=["WhatsApp and Messenger"])
-    settings = settings or optional_settings(MetaSettings, "meta")
     if settings is None:
         return routes
     for path, (channel, expected_object) in ENDPOINTS.items():
@@ -64,16 +61,8 @@ def _add_endpoint(
         if problem is not None:
             REJECTED.labels(channel, "bad_signature").inc()
             raise HTTPException(401, problem)
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            REJECTED.labels(channel, "malformed").inc()
-            raise HTTPException(400, f"not valid JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            REJECTED.labels(channel, "malformed").inc()
-            raise HTTPException(400, "the body is not a JSON object")
         outcomes = normalise_meta_payload(
-            payload,
+            json_object(body, channel),
             expected_object=expected_object,
             received_at=datetime.now(UTC),
             max_text_chars=settings.max_text_chars,

@@ -28,8 +28,12 @@ class IgnoreReason(StrEnum):
     NOT_CUSTOMER_CONTENT = "not_customer_content"
     UNSUPPORTED_CONTENT = "unsupported_content"
     PLATFORM_NOTICE = "platform_notice"
+    STANDBY = "standby"
+    """Another app or module answers this conversation (Messenger handover, LINE module standby)."""
     INCOMPLETE = "incomplete"
     UNKNOWN_TYPE = "unknown_type"
+    NOT_CONFIGURED = "not_configured"
+    """The event needs something this deployment lacks (a WeCom kf notification without ``WECOM_SECRET``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from switchboard_common.channel_settings import optional_settings
 from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limited
 from switchboard_intake_chat.providers.slack import (
     Malformed,
@@ -27,10 +26,9 @@ log = logging.getLogger(__name__)
 CHANNEL = "slack"
 
 
-def router(publisher: IntakePublisher, settings: SlackSettings | None = None) -> APIRouter:
-    """The endpoint, if ``SLACK_SIGNING_SECRET`` (or ``settings``) configures it; an empty router otherwise."""
+def router(publisher: IntakePublisher, settings: SlackSettings | None) -> APIRouter:
+    """The endpoint when Slack is configured; an empty router (404) when ``settings`` is None."""
     routes = APIRouter(tags=["Slack"])
-    settings = settings or optional_settings(SlackSettings, CHANNEL)
     if settings is None:
         return routes
     configured: SlackSettings = settings

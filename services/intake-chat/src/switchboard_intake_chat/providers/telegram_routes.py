@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from switchboard_common.channel_settings import optional_settings
-from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limited
+from switchboard_common.intake import REJECTED, IntakePublisher, json_object, read_body_limited
 from switchboard_intake_chat.providers.telegram import (
     TelegramSettings,
     normalise_telegram_update,
@@ -20,10 +18,9 @@ from switchboard_intake_chat.providers.webhook_intake import WebhookIntake
 CHANNEL = "telegram"
 
 
-def router(publisher: IntakePublisher, settings: TelegramSettings | None = None) -> APIRouter:
-    """The endpoint, if ``TELEGRAM_SECRET_TOKEN`` (or ``settings``) configures it; an empty router otherwise."""
+def router(publisher: IntakePublisher, settings: TelegramSettings | None) -> APIRouter:
+    """The endpoint when Telegram is configured; an empty router (404) when ``settings`` is None."""
     routes = APIRouter(tags=["Telegram"])
-    settings = settings or optional_settings(TelegramSettings, CHANNEL)
     if settings is None:
         return routes
     configured: TelegramSettings = settings
@@ -40,16 +37,11 @@ def router(publisher: IntakePublisher, settings: TelegramSettings | None = None)
             REJECTED.labels(CHANNEL, "bad_secret_token").inc()
             raise HTTPException(401, "X-Telegram-Bot-Api-Secret-Token does not match the webhook's secret token")
         body = await read_body_limited(request, configured.max_body_bytes)
-        try:
-            update = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            REJECTED.labels(CHANNEL, "malformed").inc()
-            raise HTTPException(400, f"not valid JSON: {exc}") from None
-        if not isinstance(update, dict):
-            REJECTED.labels(CHANNEL, "malformed").inc()
-            raise HTTPException(400, "an update is a JSON object")
         outcome = normalise_telegram_update(
-            update, account=configured.account, received_at=datetime.now(UTC), max_text_chars=configured.max_text_chars
+            json_object(body, CHANNEL),
+            account=configured.account,
+            received_at=datetime.now(UTC),
+            max_text_chars=configured.max_text_chars,
         )
         await intake.accept([outcome])
         return Response(status_code=200)

@@ -1,11 +1,13 @@
 """Publishing a provider webhook's messages once, and recording everything that is not published.
 
-Providers redeliver: Slack retries after 3 seconds with ``X-Slack-Retry-Num``, Meta and Telegram
-retry until they get a 2xx. Event ids derive from the provider's ids, so a redelivered message has
-the same event id and is suppressed downstream; on top of that this replica remembers what it
-published recently and joins a redelivery to a publish still in flight, so that a retry does not
-even reach Kafka twice. A redelivery that reaches another replica is published again with the same
-event id and suppressed by the dispatcher and the notifier.
+Every chat provider's webhook (Slack, WhatsApp, Messenger, Telegram, WeChat, WeCom, LINE) goes through
+:class:`WebhookIntake`. Providers redeliver: Slack retries after 3 seconds with ``X-Slack-Retry-Num``,
+Meta and Telegram retry until they get a 2xx, WeChat retries a push it got no answer to within 5
+seconds (three times, same MsgId), LINE redelivers with the same webhookEventId. Event ids derive
+from the provider's ids, so a redelivered message has the same event id and is suppressed downstream;
+on top of that this replica remembers what it published recently and joins a redelivery to a publish
+still in flight, so that a retry does not even reach Kafka twice. A redelivery that reaches another
+replica is published again with the same event id and suppressed by the dispatcher and the notifier.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ WEBHOOK_EVENTS = Counter(
     "Provider webhook events by outcome: published, duplicate (a redelivery), or the reason it was not published.",
     ["channel", "outcome"],
 )
+
+
+_WARNINGS = frozenset({IgnoreReason.UNKNOWN_TYPE, IgnoreReason.NOT_CONFIGURED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +105,7 @@ class WebhookIntake:
     def record(self, ignored: Ignored) -> None:
         """The record of an event that is not a customer message: a log line and a metric."""
         WEBHOOK_EVENTS.labels(self._channel, ignored.reason.value).inc()
-        level = logging.WARNING if ignored.reason is IgnoreReason.UNKNOWN_TYPE else logging.INFO
+        level = logging.WARNING if ignored.reason in _WARNINGS else logging.INFO
         if ignored.reason is IgnoreReason.DELIVERY_STATUS and "failed" in ignored.kind:
             level = logging.WARNING
         log.log(

@@ -2,8 +2,8 @@
 
 What becomes an intake event: what a customer wrote or sent (text, image, voice with WeChat's
 speech recognition as its text, video, short video, location, link; WeCom customer-service
-messages pulled after a ``kf_msg_or_event`` notification). What is only recorded (a log line and
-``switchboard_wechat_callbacks_total``): event pushes (subscribe, unsubscribe, menu CLICK/VIEW, SCAN,
+messages pulled after a ``kf_msg_or_event`` notification). What is only recorded (an :class:`Ignored`: a
+log line and ``switchboard_intake_webhook_events_total``): event pushes (subscribe, unsubscribe, menu CLICK/VIEW, SCAN,
 LOCATION reports, customer-service session events, template and mass-send results, WeCom calendar
 events ...), device messages, and message types this gateway does not know. An event push is not a
 request: a customer who taps a menu item or follows the account has asked nothing yet, and an
@@ -15,16 +15,15 @@ MsgId from FromUserName, CreateTime and Event. Conversation ids are opaque keys 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.events.models import (
@@ -33,30 +32,20 @@ from switchboard_common.events.models import (
     CustomerIdentity,
     IntakeMessage,
     Language,
-    MessageText,
     ReplyTarget,
 )
 from switchboard_common.identity import conversation_key, customer_key, event_id
-from switchboard_common.text import safe_plain_text
+from switchboard_intake_chat.providers.normalised import (
+    Ignored,
+    IgnoreReason,
+    Normalised,
+    from_epoch,
+    ids,
+    message_text,
+)
 from switchboard_intake_chat.providers.wechat_crypto import aes_key
 
 MAX_XML_BYTES = 64 * 1024
-
-
-S = TypeVar("S", bound=BaseSettings)
-
-
-def _load_if_configured(cls: type[S], secret_env: str) -> S | None:
-    """The settings, or None when the provider's secret is absent (the provider is off, not broken)."""
-    try:
-        return cls()
-    except ValidationError as exc:
-        missing_secret = any(
-            error["type"] == "missing" and error["loc"] and error["loc"][0] == "token" for error in exc.errors()
-        )
-        if missing_secret and not os.environ.get(secret_env):
-            return None
-        raise
 
 
 class WeChatSettings(BaseSettings):
@@ -86,10 +75,6 @@ class WeChatSettings(BaseSettings):
                 raise ValueError("WECHAT_APP_ID is required with WECHAT_ENCODING_AES_KEY")
             aes_key(self.encoding_aes_key.get_secret_value())
         return self
-
-    @classmethod
-    def load(cls) -> WeChatSettings | None:
-        return _load_if_configured(cls, "WECHAT_TOKEN")
 
     def key(self) -> bytes | None:
         return aes_key(self.encoding_aes_key.get_secret_value()) if self.encoding_aes_key else None
@@ -123,10 +108,6 @@ class WeComSettings(BaseSettings):
     def _valid_key(cls, value: SecretStr) -> SecretStr:
         aes_key(value.get_secret_value())
         return value
-
-    @classmethod
-    def load(cls) -> WeComSettings | None:
-        return _load_if_configured(cls, "WECOM_TOKEN")
 
     def key(self) -> bytes:
         return aes_key(self.encoding_aes_key.get_secret_value())
@@ -171,18 +152,6 @@ def _flatten(element: Element, prefix: str, into: dict[str, str]) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Recorded:
-    """A push that is recorded (log and metric) and answered with success, but is no customer message."""
-
-    kind: str
-    """``event``, ``unknown``, ``not_a_customer`` ..."""
-    type: str
-    """The MsgType (for events ``event:<Event>``), for the metric."""
-    event_id: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
 class KfNotification:
     """WeCom's ``kf_msg_or_event``: customer-service messages are waiting to be pulled."""
 
@@ -201,7 +170,7 @@ class Account:
     reply_metadata: Mapping[str, str] = field(default_factory=dict)
 
 
-Outcome = IntakeMessage | Recorded | KfNotification
+Outcome = IntakeMessage | Ignored | KfNotification
 
 MEDIA_TYPES = {
     "image": "image/jpeg",
@@ -234,16 +203,25 @@ def normalise_push(fields: Mapping[str, str], account: Account, received_at: dat
         event = fields.get("Event", "")
         if event == "kf_msg_or_event" and fields.get("Token") and fields.get("OpenKfId"):
             return KfNotification(token=fields["Token"], open_kfid=fields["OpenKfId"])
-        return Recorded("event", f"event:{event or '?'}", ident, "event pushes are recorded, not acknowledged")
+        return Ignored(
+            IgnoreReason.PLATFORM_NOTICE,
+            f"event:{event or '?'}",
+            "event pushes are recorded, not acknowledged",
+            _recorded_ids(ident, fields),
+        )
     user = fields.get("FromUserName", "").strip()
     if not user:
-        return Recorded("invalid", msg_type or "?", ident, "no FromUserName")
+        return Ignored(IgnoreReason.INCOMPLETE, msg_type or "?", "no FromUserName", _recorded_ids(ident, fields))
     content = _content(msg_type, fields)
     if content is None:
-        return Recorded("unknown", msg_type or "?", ident, f"message type {msg_type!r} is not handled")
+        return Ignored(
+            IgnoreReason.UNKNOWN_TYPE,
+            msg_type or "?",
+            f"message type {msg_type!r} is not handled",
+            _recorded_ids(ident, fields),
+        )
     text, attachments = content
-    plain, truncated = safe_plain_text(text, account.max_text_chars)
-    sent_at = _sent_at(fields.get("CreateTime"))
+    sent_at = from_epoch(fields.get("CreateTime"))
     provider_ids = {
         k: fields[v]
         for k, v in (("msg_id", "MsgId"), ("media_id", "MediaId"), ("agent_id", "AgentID"))
@@ -262,14 +240,17 @@ def normalise_push(fields: Mapping[str, str], account: Account, received_at: dat
         conversation_id=conversation_key(account.channel.value, account.account, user),
         customer=CustomerIdentity(key=customer_key(account.channel.value, user), handle=user),
         reply_to=ReplyTarget(channel=account.channel, account=account.account, address=user, metadata=reply_metadata),
-        text=MessageText(
-            original=text[: account.max_text_chars * 2], plain=plain, new_content=plain, truncated=truncated
-        ),
+        text=message_text(text, account.max_text_chars),
         language_hint=account.language,
         attachments=attachments,
         provider_ids=provider_ids,
         raw_ref=f"{account.channel.value}://{account.account}/{fields.get('MsgId') or ident}",
     )
+
+
+def _recorded_ids(ident: str, fields: Mapping[str, str]) -> dict[str, str]:
+    """What identifies a recorded push in its log line: its event id, and the MsgId when it has one."""
+    return ids(event_id=ident, msg_id=fields.get("MsgId") or fields.get("MsgID"))
 
 
 def _content(msg_type: str, fields: Mapping[str, str]) -> tuple[str, list[Attachment]] | None:
@@ -308,46 +289,52 @@ def location_text(label: str | None, latitude: Any, longitude: Any) -> str:
     return " ".join(part for part in ((label or "").strip(), where) if part)
 
 
-def _sent_at(create_time: str | None) -> datetime | None:
-    if create_time and create_time.isdigit():
-        try:
-            return datetime.fromtimestamp(int(create_time), UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None
-
-
 # -- WeCom customer service (微信客服): messages pulled with kf/sync_msg --------------------------------
 
 KF_ORIGIN_CUSTOMER = 3
-"""``origin`` of a message the WeChat customer sent (4: a system event, 5: our own servicer's message)."""
+"""``origin`` of a message the WeChat customer sent."""
+KF_ORIGIN_SYSTEM = 4
+"""``origin`` of a system event (a session entered, a servicer changed ...)."""
+KF_ORIGIN_SERVICER = 5
+"""``origin`` of a message one of our own servicers (staff) sent from the WeCom client."""
 
 
 def normalise_kf_message(
     message: Mapping[str, Any], corp_id: str, settings_language: Language, max_text_chars: int, received_at: datetime
-) -> IntakeMessage | Recorded:
+) -> Normalised:
     """One message of a ``kf/sync_msg`` page."""
     msg_id = str(message.get("msgid") or "")
     open_kfid = str(message.get("open_kfid") or "")
     msg_type = str(message.get("msgtype") or "")
     ident = event_id(Channel.WECOM.value, corp_id, open_kfid, msg_id or repr(sorted(message.items()))[:200])
+    recorded_ids = ids(event_id=ident, msg_id=msg_id, open_kfid=open_kfid)
     origin = message.get("origin")
     if origin != KF_ORIGIN_CUSTOMER:
-        what = "event" if msg_type == "event" or origin == 4 else "not_a_customer"
+        if msg_type == "event" or origin == KF_ORIGIN_SYSTEM:
+            reason = IgnoreReason.PLATFORM_NOTICE
+        elif origin == KF_ORIGIN_SERVICER:
+            reason = IgnoreReason.STAFF
+        else:
+            reason = IgnoreReason.NOT_CUSTOMER_CONTENT
         detail = message.get("event", {}).get("event_type", "") if isinstance(message.get("event"), dict) else ""
-        return Recorded(
-            what, f"kf:{msg_type}{':' + detail if detail else ''}", ident, f"origin {origin}: not a customer message"
+        return Ignored(
+            reason,
+            f"kf:{msg_type}{':' + detail if detail else ''}",
+            f"origin {origin}: not a customer message",
+            recorded_ids,
         )
     customer = str(message.get("external_userid") or "")
     if not customer or not open_kfid or not msg_id:
-        return Recorded("invalid", f"kf:{msg_type}", ident, "missing msgid, open_kfid or external_userid")
+        return Ignored(
+            IgnoreReason.INCOMPLETE, f"kf:{msg_type}", "missing msgid, open_kfid or external_userid", recorded_ids
+        )
     content = _kf_content(msg_type, message)
     if content is None:
-        return Recorded("unknown", f"kf:{msg_type}", ident, f"kf message type {msg_type!r} is not handled")
+        return Ignored(
+            IgnoreReason.UNKNOWN_TYPE, f"kf:{msg_type}", f"kf message type {msg_type!r} is not handled", recorded_ids
+        )
     text, attachments = content
-    plain, truncated = safe_plain_text(text, max_text_chars)
-    send_time = message.get("send_time")
-    sent_at = _sent_at(str(send_time)) if send_time is not None else None
+    sent_at = from_epoch(message.get("send_time"))
     return IntakeMessage(
         event_id=ident,
         channel=Channel.WECOM,
@@ -359,7 +346,7 @@ def normalise_kf_message(
         reply_to=ReplyTarget(
             channel=Channel.WECOM, account=corp_id, address=customer, metadata={"open_kfid": open_kfid}
         ),
-        text=MessageText(original=text[: max_text_chars * 2], plain=plain, new_content=plain, truncated=truncated),
+        text=message_text(text, max_text_chars),
         language_hint=settings_language,
         attachments=attachments,
         provider_ids={"msg_id": msg_id, "open_kfid": open_kfid, "msg_type": msg_type},

@@ -2,8 +2,9 @@
 
 ``GET`` answers WeChat's URL verification; ``POST`` takes a push: the signature is checked over the
 raw request before anything is parsed, encrypted pushes are decrypted, and the answer (``success``)
-is given only after Kafka stored the message, within WeChat's 5 seconds (503 otherwise, and WeChat
-retries). Replies go out asynchronously through the notifier's customer-service message senders.
+is given only after Kafka stored the message, within WeChat's 5 seconds (503 otherwise while the
+publish goes on, and WeChat's retry joins it). Replies go out asynchronously through the notifier's
+customer-service message senders.
 
 An account configured with an EncodingAESKey accepts only encrypted pushes: the plain-mode signature
 covers the token, timestamp and nonce but not the body, so a plain push could not be trusted there.
@@ -23,15 +24,15 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 from prometheus_client import Counter
 
-from switchboard_common.events.models import Channel, IntakeMessage
+from switchboard_common.events.models import Channel
 from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limited
 from switchboard_common.producer import KafkaUnavailable
-from switchboard_intake_chat.providers.publish_once import PublishOnce
+from switchboard_intake_chat.providers.normalised import Ignored, IgnoreReason
+from switchboard_intake_chat.providers.webhook_intake import WebhookIntake
 from switchboard_intake_chat.providers.wechat import (
     MAX_XML_BYTES,
     Account,
     KfNotification,
-    Recorded,
     WeChatPayloadError,
     WeChatSettings,
     WeComSettings,
@@ -43,11 +44,6 @@ from switchboard_intake_chat.providers.wecom_kf import KfPuller, WeComApiError, 
 
 log = logging.getLogger(__name__)
 
-CALLBACKS = Counter(
-    "switchboard_wechat_callbacks_total",
-    "WeChat and WeCom pushes by what became of them (published, duplicate, event, unknown, ...) and type.",
-    ["channel", "outcome", "type"],
-)
 KF_PULLS = Counter("switchboard_wecom_kf_pulls_total", "kf/sync_msg pulls by result.", ["result"])
 
 SUCCESS = PlainTextResponse("success")
@@ -58,19 +54,8 @@ OptionalQuery = Annotated[str | None, Query(max_length=512)]
 
 def _reject(channel: Channel, status: int, code: str, reason: str) -> HTTPException:
     REJECTED.labels(channel.value, code).inc()
-    CALLBACKS.labels(channel.value, "rejected", code).inc()
     log.warning("%s callback rejected", channel.value, extra={"reason": reason, "status": status})
     return HTTPException(status, reason)
-
-
-def record(channel: Channel, outcome: Recorded) -> None:
-    """Log and count a push that is answered with success but is no customer message."""
-    CALLBACKS.labels(channel.value, outcome.kind, outcome.type[:60]).inc()
-    log.info(
-        "%s push recorded, not published",
-        channel.value,
-        extra={"kind": outcome.kind, "type": outcome.type, "event_id": outcome.event_id, "reason": outcome.reason},
-    )
 
 
 def _fields(channel: Channel, plain: bytes) -> dict[str, str]:
@@ -104,11 +89,24 @@ def _encrypted_fields(
     return _fields(channel, plain)
 
 
-async def _publish(channel: Channel, once: PublishOnce, message: IntakeMessage, within: float) -> PlainTextResponse:
-    result = await once.publish([message], timeout=within)
-    outcome = "published" if result.published else "duplicate"
-    CALLBACKS.labels(channel.value, outcome, message.provider_ids.get("msg_type", "?")).inc()
-    return SUCCESS
+def _encrypted_echo(
+    channel: Channel,
+    echostr: str,
+    *,
+    token: str,
+    key: bytes,
+    receiver_id: str,
+    msg_signature: str,
+    timestamp: str,
+    nonce: str,
+) -> PlainTextResponse:
+    """The answer to an encrypted URL verification: the decrypted ``echostr``, once ``msg_signature`` matches."""
+    if not signature_matches(msg_signature, token, timestamp, nonce, echostr):
+        raise _reject(channel, 403, "bad_signature", "msg_signature does not match")
+    try:
+        return PlainTextResponse(decrypt(key, echostr, receiver_id).decode("utf-8", "replace"))
+    except WeChatCryptoError as exc:
+        raise _reject(channel, 400, "undecryptable", exc.reason) from None
 
 
 def wechat_router(publisher: IntakePublisher, settings: WeChatSettings | None) -> APIRouter:
@@ -118,7 +116,7 @@ def wechat_router(publisher: IntakePublisher, settings: WeChatSettings | None) -
         return router
     token = settings.token.get_secret_value()
     key = settings.key()
-    once = PublishOnce(publisher)
+    intake = WebhookIntake(publisher, Channel.WECHAT.value, deadline=settings.answer_within_seconds)
 
     def account(fields: dict[str, str]) -> Account:
         return Account(
@@ -137,12 +135,16 @@ def wechat_router(publisher: IntakePublisher, settings: WeChatSettings | None) -
         msg_signature: OptionalQuery = None,
     ) -> PlainTextResponse:
         if msg_signature is not None and key is not None:
-            if not signature_matches(msg_signature, token, timestamp, nonce, echostr):
-                raise _reject(Channel.WECHAT, 403, "bad_signature", "msg_signature does not match")
-            try:
-                return PlainTextResponse(decrypt(key, echostr, settings.app_id).decode("utf-8", "replace"))
-            except WeChatCryptoError as exc:
-                raise _reject(Channel.WECHAT, 400, "undecryptable", exc.reason) from None
+            return _encrypted_echo(
+                Channel.WECHAT,
+                echostr,
+                token=token,
+                key=key,
+                receiver_id=settings.app_id or "",
+                msg_signature=msg_signature,
+                timestamp=timestamp,
+                nonce=nonce,
+            )
         if not signature_matches(signature, token, timestamp, nonce):
             raise _reject(Channel.WECHAT, 403, "bad_signature", "signature does not match")
         return PlainTextResponse(echostr)
@@ -178,11 +180,9 @@ def wechat_router(publisher: IntakePublisher, settings: WeChatSettings | None) -
                 raise _reject(Channel.WECHAT, 403, "plain_refused", "this account accepts encrypted pushes only")
             fields = _fields(Channel.WECHAT, body)
         outcome = normalise_push(fields, account(fields), received_at)
-        if isinstance(outcome, IntakeMessage):
-            return await _publish(Channel.WECHAT, once, outcome, settings.answer_within_seconds)
         if isinstance(outcome, KfNotification):
-            outcome = Recorded("unknown", "event:kf_msg_or_event", "-", "kf notifications belong to WeCom")
-        record(Channel.WECHAT, outcome)
+            outcome = Ignored(IgnoreReason.UNKNOWN_TYPE, "event:kf_msg_or_event", "kf notifications belong to WeCom")
+        await intake.accept([outcome])
         return SUCCESS
 
     return router
@@ -198,7 +198,7 @@ def wecom_router(
         return APIRouter(tags=["WeCom"])
     token = settings.token.get_secret_value()
     key = settings.key()
-    once = PublishOnce(publisher)
+    intake = WebhookIntake(publisher, Channel.WECOM.value, deadline=settings.answer_within_seconds)
     state: dict[str, KfPuller] = {}
     background: set[asyncio.Task[int]] = set()
 
@@ -206,9 +206,9 @@ def wecom_router(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         client = http()
         if settings.secret is not None:
-            state["puller"] = KfPuller(
-                WeComKfClient(settings, client), once, settings, lambda outcome: record(Channel.WECOM, outcome)
-            )
+            # A page of pulled messages may take longer to store than one push: its own deadline.
+            pulled_intake = WebhookIntake(publisher, Channel.WECOM.value, deadline=settings.answer_within_seconds * 2)
+            state["puller"] = KfPuller(WeComKfClient(settings, client), pulled_intake, settings)
         try:
             yield
         finally:
@@ -231,7 +231,7 @@ def wecom_router(
     async def pull(notification: KfNotification) -> PlainTextResponse:
         puller = state.get("puller")
         if puller is None:
-            record(Channel.WECOM, Recorded("not_configured", "event:kf_msg_or_event", "-", "no WECOM_SECRET to pull"))
+            intake.record(Ignored(IgnoreReason.NOT_CONFIGURED, "event:kf_msg_or_event", "no WECOM_SECRET to pull"))
             log.error("a kf notification arrived but WECOM_SECRET is not set: customer messages are not pulled")
             return SUCCESS
         task = asyncio.create_task(puller.pull(notification), name=f"kf-pull-{notification.open_kfid}")
@@ -261,12 +261,16 @@ def wecom_router(
     async def verify_url(
         msg_signature: Query_, timestamp: Query_, nonce: Query_, echostr: Annotated[str, Query(max_length=1024)]
     ) -> PlainTextResponse:
-        if not signature_matches(msg_signature, token, timestamp, nonce, echostr):
-            raise _reject(Channel.WECOM, 403, "bad_signature", "msg_signature does not match")
-        try:
-            return PlainTextResponse(decrypt(key, echostr, settings.corp_id).decode("utf-8", "replace"))
-        except WeChatCryptoError as exc:
-            raise _reject(Channel.WECOM, 400, "undecryptable", exc.reason) from None
+        return _encrypted_echo(
+            Channel.WECOM,
+            echostr,
+            token=token,
+            key=key,
+            receiver_id=settings.corp_id,
+            msg_signature=msg_signature,
+            timestamp=timestamp,
+            nonce=nonce,
+        )
 
     @router.post("/v1/wecom/callback", response_class=PlainTextResponse, summary="A WeCom push")
     async def push(request: Request, msg_signature: Query_, timestamp: Query_, nonce: Query_) -> PlainTextResponse:
@@ -291,9 +295,7 @@ def wecom_router(
         outcome = normalise_push(fields, account, received_at)
         if isinstance(outcome, KfNotification):
             return await pull(outcome)
-        if isinstance(outcome, IntakeMessage):
-            return await _publish(Channel.WECOM, once, outcome, settings.answer_within_seconds)
-        record(Channel.WECOM, outcome)
+        await intake.accept([outcome])
         return SUCCESS
 
     return router

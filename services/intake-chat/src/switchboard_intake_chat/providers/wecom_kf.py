@@ -20,15 +20,12 @@ from typing import Any
 
 import httpx
 
-from switchboard_common.access_tokens import AccessToken, AccessTokenCache
-from switchboard_common.events.models import IntakeMessage
-from switchboard_intake_chat.providers.publish_once import PublishOnce
-from switchboard_intake_chat.providers.wechat import KfNotification, Recorded, WeComSettings, normalise_kf_message
+from switchboard_common.access_tokens import WECOM_TOKEN_REJECTED, AccessToken, AccessTokenCache, errcode
+from switchboard_intake_chat.providers.normalised import Normalised
+from switchboard_intake_chat.providers.webhook_intake import WebhookIntake
+from switchboard_intake_chat.providers.wechat import KfNotification, WeComSettings, normalise_kf_message
 
 log = logging.getLogger(__name__)
-
-TOKEN_REJECTED = frozenset({40014, 42001})
-"""errcodes for an invalid or expired access_token: fetch a new one and try once more."""
 
 
 class WeComApiError(Exception):
@@ -53,6 +50,7 @@ class WeComKfClient:
         self.tokens = AccessTokenCache(self._fetch_token)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """The JSON object WeCom answered (its errcode not yet checked)."""
         try:
             response = await self._http.request(
                 method, f"{self._base}{path}", timeout=self._settings.api_timeout_seconds, **kwargs
@@ -67,53 +65,50 @@ class WeComKfClient:
             raise WeComApiError(f"{path}: not JSON") from None
         if not isinstance(body, dict):
             raise WeComApiError(f"{path}: not a JSON object")
-        errcode = int(body.get("errcode", 0) or 0)
-        if errcode:
-            raise WeComApiError(f"{path}: errcode {errcode} {str(body.get('errmsg', ''))[:120]}", errcode)
         return body
 
     async def _fetch_token(self) -> AccessToken:
-        body = await self._call(
-            "GET",
-            "/cgi-bin/gettoken",
-            params={"corpid": self._settings.corp_id, "corpsecret": self._secret.get_secret_value()},
-        )
-        return AccessToken(str(body["access_token"]), float(body.get("expires_in", 7200)))
+        path = "/cgi-bin/gettoken"
+        params = {"corpid": self._settings.corp_id, "corpsecret": self._secret.get_secret_value()}
+        try:
+            return AccessToken.from_answer(await self._call("GET", path, params=params))
+        except ValueError as exc:
+            raise WeComApiError(f"{path}: {exc}") from None
 
     async def sync_msg(self, *, cursor: str | None, token: str, open_kfid: str) -> dict[str, Any]:
         """One page of messages after ``cursor``."""
         payload: dict[str, Any] = {"token": token, "open_kfid": open_kfid, "limit": self._settings.pull_limit}
         if cursor:
             payload["cursor"] = cursor
-        for attempt in range(2):
-            access_token = await self.tokens.get()
-            try:
-                return await self._call(
-                    "POST", "/cgi-bin/kf/sync_msg", params={"access_token": access_token}, json=payload
-                )
-            except WeComApiError as exc:
-                if exc.errcode in TOKEN_REJECTED and attempt == 0:
-                    self.tokens.invalidate(access_token)
-                    continue
-                raise
-        raise AssertionError("unreachable")
+        path = "/cgi-bin/kf/sync_msg"
+        body = await self.tokens.call(
+            lambda access_token: self._call("POST", path, params={"access_token": access_token}, json=payload),
+            rejected=lambda body: errcode(body) in WECOM_TOKEN_REJECTED,
+        )
+        code = errcode(body)
+        if code:
+            raise WeComApiError(f"{path}: errcode {code} {str(body.get('errmsg', ''))[:120]}", code)
+        return body
 
 
 class KfPuller:
-    """Pulls, normalises and publishes customer-service messages; one pull at a time per account."""
+    """Pulls, normalises and publishes customer-service messages; one pull at a time per account.
+
+    ``intake`` publishes each page's messages once and records the rest (system events, our servicers'
+    messages); past its deadline the pull fails (the cursor stays) while the publish goes on, and the
+    next pull of the same page joins it.
+    """
 
     def __init__(
         self,
         client: WeComKfClient,
-        publisher: PublishOnce,
+        intake: WebhookIntake,
         settings: WeComSettings,
-        record: Callable[[Recorded], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client
-        self._publisher = publisher
+        self._intake = intake
         self._settings = settings
-        self._record = record
         self._clock = clock
         self._cursors: dict[str, str] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -130,23 +125,18 @@ class KfPuller:
                 page = await self._client.sync_msg(
                     cursor=cursor, token=notification.token, open_kfid=notification.open_kfid
                 )
-                messages: list[IntakeMessage] = []
-                for item in page.get("msg_list") or []:
-                    if not isinstance(item, dict):
-                        continue
-                    outcome = normalise_kf_message(
+                outcomes: list[Normalised] = [
+                    normalise_kf_message(
                         item,
                         self._settings.corp_id,
                         self._settings.language,
                         self._settings.max_text_chars,
                         self._clock(),
                     )
-                    if isinstance(outcome, IntakeMessage):
-                        messages.append(outcome)
-                    else:
-                        self._record(outcome)
-                result = await self._publisher.publish(messages, timeout=self._settings.answer_within_seconds * 2)
-                published += result.published
+                    for item in page.get("msg_list") or []
+                    if isinstance(item, dict)
+                ]
+                published += (await self._intake.accept(outcomes)).published
                 next_cursor = page.get("next_cursor")
                 if next_cursor:
                     cursor = str(next_cursor)

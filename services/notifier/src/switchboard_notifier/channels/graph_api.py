@@ -7,10 +7,8 @@ recipient who cannot receive messages, a revoked token) will fail the same way a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from switchboard_notifier.channels.base import DeliveryFailed, DeliveryRetryable
+from switchboard_notifier.channels.provider_answer import ProviderAnswer, status_failure
 
 # Graph error codes: throttling, and transient failures on Meta's side.
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80007, 130429, 131048, 131056})
@@ -30,31 +28,22 @@ KNOWN_FAILURES: dict[tuple[int, int | None], str] = {
 }
 
 
-def graph_failure(
-    channel: str, status: int, body: Any, headers: Mapping[str, str]
-) -> DeliveryRetryable | DeliveryFailed:
-    """The exception for a non-2xx Graph API answer."""
-    error = body.get("error") if isinstance(body, dict) else None
+def graph_failure(channel: str, answer: ProviderAnswer) -> DeliveryRetryable | DeliveryFailed | None:
+    """What a Graph API answer means: None for a success, else the failure (Graph codes before HTTP statuses)."""
+    if answer.ok:
+        return None
+    error = answer.body.get("error") if isinstance(answer.body, dict) else None
     error = error if isinstance(error, dict) else {}
     code = error.get("code") if isinstance(error.get("code"), int) else None
     subcode = error.get("error_subcode") if isinstance(error.get("error_subcode"), int) else None
-    message = str(error.get("message") or f"HTTP {status}")[:200]
-    described = f"{channel}: {code if code is not None else status} {message}"
-    if status == 429 or code in RATE_LIMIT_CODES:
-        return DeliveryRetryable(f"{described} (rate limited)", retry_after=retry_after(headers))
-    if status >= 500 or code in TRANSIENT_CODES:
-        return DeliveryRetryable(described, retry_after=retry_after(headers))
-    if code is not None:
+    message = str(error.get("message") or f"HTTP {answer.status}")[:200]
+    described = f"{channel}: {code if code is not None else answer.status} {message}"
+    if code in RATE_LIMIT_CODES:
+        return DeliveryRetryable(f"{described} (rate limited)", retry_after=answer.retry_after)
+    if code in TRANSIENT_CODES:
+        return DeliveryRetryable(described, retry_after=answer.retry_after)
+    if code is not None and not answer.transient:
         known = KNOWN_FAILURES.get((code, subcode)) or KNOWN_FAILURES.get((code, None))
         if known:
             return DeliveryFailed(f"{channel}: {known} ({code})")
-    return DeliveryFailed(described)
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a ``Retry-After`` header given in seconds (an HTTP date is ignored)."""
-    value = headers.get("retry-after") or headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
+    return status_failure(answer, described)

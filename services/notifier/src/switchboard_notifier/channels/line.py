@@ -9,17 +9,16 @@ already accepted). 429 and 5xx are retryable (after ``Retry-After`` when LINE se
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
-from typing import Any
 
-import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
-from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.channels.base import Delivery, DeliveryFailed, Notification
+from switchboard_notifier.channels.http_delivery import ProviderApi
 from switchboard_notifier.settings import NotifierSettings
 
 MAX_TEXT = 5000
@@ -40,9 +39,8 @@ class LineChannelSettings(BaseSettings):
 
 def from_settings(settings: NotifierSettings) -> LineSender | None:
     """A LINE sender, or None without ``LINE_CHANNEL_ACCESS_TOKEN``."""
-    if not os.environ.get("LINE_CHANNEL_ACCESS_TOKEN"):
-        return None
-    return LineSender(LineChannelSettings())
+    channel = optional_settings(LineChannelSettings, "line")
+    return LineSender(channel) if channel is not None else None
 
 
 def reply_token_usable(metadata: dict[str, str], now_ms: float, max_age_seconds: float) -> str | None:
@@ -54,14 +52,6 @@ def reply_token_usable(metadata: dict[str, str], now_ms: float, max_age_seconds:
     return token if now_ms - int(issued) <= max_age_seconds * 1000 else None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
 class LineSender:
     """Sends text acknowledgements to LINE users, groups and rooms."""
 
@@ -69,9 +59,13 @@ class LineSender:
 
     def __init__(self, settings: LineChannelSettings, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
-        self._base = settings.api_base_url.rstrip("/")
         self._clock = clock
-        self._http: httpx.AsyncClient | None = None
+        self._api = ProviderApi(
+            "LINE",
+            base_url=settings.api_base_url.rstrip("/"),
+            timeout_seconds=settings.timeout_seconds,
+            headers={"Authorization": f"Bearer {settings.channel_access_token.get_secret_value()}"},
+        )
         self.replies = 0
         self.pushes = 0
 
@@ -79,44 +73,25 @@ class LineSender:
         return None
 
     async def stop(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=self._settings.timeout_seconds,
-                headers={"Authorization": f"Bearer {self._settings.channel_access_token.get_secret_value()}"},
-            )
-        return self._http
-
-    async def _post(self, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
-        try:
-            return await self._client().post(f"{self._base}{path}", json=payload, headers=headers)
-        except httpx.HTTPError as exc:
-            raise DeliveryRetryable(f"LINE {path}: {type(exc).__name__}") from None
+        await self._api.close()
 
     async def deliver(self, notification: Notification) -> Delivery:
         target = notification.message.reply_to
         messages = [{"type": "text", "text": notification.text[:MAX_TEXT]}]
         token = reply_token_usable(target.metadata, self._clock() * 1000, self._settings.reply_token_max_age_seconds)
         if token is not None:
-            response = await self._post("/v2/bot/message/reply", {"replyToken": token, "messages": messages})
-            if response.status_code == 200:
+            try:
+                await self._api.send("/v2/bot/message/reply", json={"replyToken": token, "messages": messages})
+            except DeliveryFailed:
+                pass  # the token expired or was used already; the push API still reaches the customer
+            else:
                 self.replies += 1
                 return Delivery(provider_id=notification.notification_id, details={"api": "reply"})
-            if response.status_code == 429 or response.status_code >= 500:
-                raise DeliveryRetryable(f"LINE reply: HTTP {response.status_code}", _retry_after(response))
-            # 400: the token expired or was used already; the push API still reaches the customer.
-        response = await self._post(
+        await self._api.send(
             "/v2/bot/message/push",
-            {"to": target.address, "messages": messages},
+            json={"to": target.address, "messages": messages},
             headers={"X-Line-Retry-Key": notification.notification_id},
+            also_accepted={409},  # this retry key was accepted before
         )
-        if response.status_code in (200, 409):  # 409: this retry key was accepted before
-            self.pushes += 1
-            return Delivery(provider_id=notification.notification_id, details={"api": "push"})
-        if response.status_code == 429 or response.status_code >= 500:
-            raise DeliveryRetryable(f"LINE push: HTTP {response.status_code}", _retry_after(response))
-        raise DeliveryFailed(f"LINE push: HTTP {response.status_code} {response.text[:200]}")
+        self.pushes += 1
+        return Delivery(provider_id=notification.notification_id, details={"api": "push"})

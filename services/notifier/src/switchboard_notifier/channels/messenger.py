@@ -6,16 +6,17 @@ is the Graph API's versioned base URL. The token travels in the Authorization he
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-import httpx
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
-from switchboard_notifier.channels.base import Delivery, DeliveryRetryable, Notification
+from switchboard_notifier.channels.base import Delivery, Notification
 from switchboard_notifier.channels.graph_api import graph_failure
+from switchboard_notifier.channels.http_delivery import ProviderApi
 from switchboard_notifier.channels.whatsapp import GRAPH_BASE_URL
 from switchboard_notifier.settings import NotifierSettings
 
@@ -54,34 +55,21 @@ class MessengerSender:
 
     def __init__(self, settings: MessengerSenderSettings) -> None:
         self._settings = settings
-        self._http: httpx.AsyncClient | None = None
-
-    async def start(self) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=self._settings.graph_base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(self._settings.timeout_seconds),
-            headers={"Authorization": f"Bearer {self._settings.page_access_token.get_secret_value()}"},
+        self._api = ProviderApi(
+            "messenger",
+            base_url=settings.graph_base_url.rstrip("/") + "/",
+            timeout_seconds=settings.timeout_seconds,
+            headers={"Authorization": f"Bearer {settings.page_access_token.get_secret_value()}"},
         )
 
+    async def start(self) -> None:
+        return None
+
     async def stop(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-        self._http = None
+        await self._api.close()
 
     async def deliver(self, notification: Notification) -> Delivery:
-        if self._http is None:
-            raise DeliveryRetryable("the Messenger sender is not started")
-        target = notification.message.reply_to
-        try:
-            body = messenger_text_message(target.address, notification.text)
-            response = await self._http.post("me/messages", json=body)
-        except httpx.TransportError as exc:
-            raise DeliveryRetryable(f"messenger: {type(exc).__name__}") from None
-        try:
-            document = response.json()
-        except ValueError:
-            document = None
-        if not response.is_success:
-            raise graph_failure("messenger", response.status_code, document, response.headers)
-        message_id = document.get("message_id") if isinstance(document, dict) else None
+        body = messenger_text_message(notification.message.reply_to.address, notification.text)
+        answer = await self._api.send("me/messages", json=body, classify=partial(graph_failure, "messenger"))
+        message_id = answer.body.get("message_id") if isinstance(answer.body, dict) else None
         return Delivery(provider_id=message_id if isinstance(message_id, str) else None)

@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
 from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.channels.provider_answer import retry_after_seconds
 from switchboard_notifier.settings import NotifierSettings
 
 # Slack API errors worth retrying: Slack's side, not the request's.
@@ -101,17 +102,10 @@ def slack_failure(exc: SlackApiError) -> DeliveryRetryable | DeliveryFailed:
     data = response.data if isinstance(response.data, dict) else {}
     error = str(data.get("error") or f"HTTP {status}")
     if status == 429 or error == "ratelimited":
-        return DeliveryRetryable(f"slack: rate limited ({error})", retry_after=_retry_after(response.headers))
+        headers = response.headers
+        given = headers.get("Retry-After") or headers.get("retry-after") if hasattr(headers, "get") else None
+        wait = retry_after_seconds(given)
+        return DeliveryRetryable(f"slack: rate limited ({error})", retry_after=wait)
     if status >= 500 or error in TRANSIENT_ERRORS:
         return DeliveryRetryable(f"slack: {error}")
     return DeliveryFailed(f"slack: {error}")
-
-
-def _retry_after(headers: object) -> float | None:
-    value = None
-    if hasattr(headers, "get"):
-        value = headers.get("Retry-After") or headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None

@@ -20,9 +20,12 @@ import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
 from switchboard_common.pii import mask_handle
 from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.channels.http_delivery import ProviderApi
+from switchboard_notifier.channels.provider_answer import ProviderAnswer, status_failure
 from switchboard_notifier.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
@@ -48,8 +51,8 @@ class TwilioSmsSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TWILIO_", extra="ignore", env_file=".env")
 
-    account_sid: str | None = None
-    auth_token: SecretStr | None = None
+    account_sid: str
+    auth_token: SecretStr
     from_number: str | None = Field(
         default=None,
         description="Sender: a phone number, or a Messaging Service SID (MG...). Unset: the number the customer "
@@ -60,18 +63,39 @@ class TwilioSmsSettings(BaseSettings):
 
 
 def from_settings(settings: NotifierSettings) -> TwilioSmsSender | None:
-    sms = TwilioSmsSettings()
-    if not sms.account_sid or sms.auth_token is None:
-        return None
-    return TwilioSmsSender(sms)
+    """An SMS sender when ``TWILIO_ACCOUNT_SID`` and ``TWILIO_AUTH_TOKEN`` are set."""
+    sms = optional_settings(TwilioSmsSettings, "sms")
+    return TwilioSmsSender(sms) if sms is not None else None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
+def twilio_failure(answer: ProviderAnswer, recipient: str) -> DeliveryRetryable | DeliveryFailed | None:
+    """What a Messages API answer means: None for a success; wrong credentials wait for an operator (retryable);
+    a number that cannot receive SMS, and every other refusal, is final."""
+    if answer.ok:
         return None
+    code, message = twilio_error(answer)
+    described = f"twilio {answer.status} (code {code}): {message}"
+    if answer.transient:
+        return status_failure(answer, described)
+    if answer.status in (401, 403):
+        log.error("Twilio refused the SMS credentials", extra={"status": answer.status, "code": code})
+        return DeliveryRetryable(
+            f"twilio {answer.status} (code {code}): check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+        )
+    if code in UNREACHABLE:
+        log.info("number cannot receive SMS", extra={"code": code, "recipient": mask_handle(recipient)})
+        return DeliveryFailed(f"sms_unreachable: twilio {code}: {UNREACHABLE[code]}")
+    return DeliveryFailed(f"sms_rejected: {described}")
+
+
+def twilio_error(answer: ProviderAnswer) -> tuple[int | None, str]:
+    """Twilio's error code and message (``{"code": 21211, "message": ...}``)."""
+    if answer.body is None:
+        return None, answer.text[:200]
+    if not isinstance(answer.body, dict):
+        return None, str(answer.body)[:200]
+    code = answer.body.get("code")
+    return (code if isinstance(code, int) else None), str(answer.body.get("message", ""))[:300]
 
 
 class TwilioSmsSender:
@@ -80,22 +104,20 @@ class TwilioSmsSender:
     channels = frozenset({Channel.SMS, Channel.PHONE})
 
     def __init__(self, settings: TwilioSmsSettings, client: httpx.AsyncClient | None = None) -> None:
-        assert settings.account_sid is not None
-        assert settings.auth_token is not None
         self._settings = settings
         self._url = f"{settings.api_base_url.rstrip('/')}/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
-        self._auth = httpx.BasicAuth(settings.account_sid, settings.auth_token.get_secret_value())
-        self._client = client
-        self._owns_client = client is None
+        self._api = ProviderApi(
+            "twilio",
+            timeout_seconds=settings.timeout_seconds,
+            auth=httpx.BasicAuth(settings.account_sid, settings.auth_token.get_secret_value()),
+            client=client,
+        )
 
     async def start(self) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self._settings.timeout_seconds))
+        return None
 
     async def stop(self) -> None:
-        if self._client is not None and self._owns_client:
-            await self._client.aclose()
-            self._client = None
+        await self._api.close()
 
     def _form(self, notification: Notification) -> dict[str, str]:
         reply = notification.message.reply_to
@@ -113,38 +135,6 @@ class TwilioSmsSender:
 
     async def deliver(self, notification: Notification) -> Delivery:
         form = self._form(notification)
-        if self._client is None:
-            await self.start()
-        assert self._client is not None
-        try:
-            response = await self._client.post(self._url, data=form, auth=self._auth)
-        except httpx.HTTPError as exc:
-            raise DeliveryRetryable(f"twilio unreachable: {exc!r}") from exc
-        if response.status_code in (200, 201):
-            body = response.json()
-            return Delivery(provider_id=body.get("sid"), details={"status": str(body.get("status", ""))})
-        code, message = self._error(response)
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise DeliveryRetryable(f"twilio {status} (code {code}): {message}", retry_after=_retry_after(response))
-        if status in (401, 403):
-            log.error("Twilio refused the SMS credentials", extra={"status": status, "code": code})
-            raise DeliveryRetryable(f"twilio {status} (code {code}): check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
-        if code in UNREACHABLE:
-            log.info(
-                "number cannot receive SMS",
-                extra={"code": code, "recipient": mask_handle(form["To"])},
-            )
-            raise DeliveryFailed(f"sms_unreachable: twilio {code}: {UNREACHABLE[code]}")
-        raise DeliveryFailed(f"sms_rejected: twilio {status} (code {code}): {message}")
-
-    @staticmethod
-    def _error(response: httpx.Response) -> tuple[int | None, str]:
-        try:
-            body = response.json()
-        except ValueError:
-            return None, response.text[:200]
-        if not isinstance(body, dict):
-            return None, str(body)[:200]
-        code = body.get("code")
-        return (code if isinstance(code, int) else None), str(body.get("message", ""))[:300]
+        answer = await self._api.send(self._url, data=form, classify=lambda answer: twilio_failure(answer, form["To"]))
+        body = answer.body if isinstance(answer.body, dict) else {}
+        return Delivery(provider_id=body.get("sid"), details={"status": str(body.get("status", ""))})

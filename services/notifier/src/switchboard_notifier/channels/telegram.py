@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
 from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.channels.http_delivery import ProviderApi
+from switchboard_notifier.channels.provider_answer import ProviderAnswer, status_failure
 from switchboard_notifier.settings import NotifierSettings
 
 MAX_TEXT_CHARS = 4096
@@ -49,22 +50,20 @@ def telegram_send_message(chat_id: str, text: str, reply_to: str | None, thread_
     return body
 
 
-def telegram_failure(status: int, body: Any, headers: httpx.Headers) -> DeliveryRetryable | DeliveryFailed:
-    """What a Bot API error means: 429 and 5xx are retried; a blocked bot or unknown chat is final."""
-    document = body if isinstance(body, dict) else {}
-    description = str(document.get("description") or f"HTTP {status}")[:200]
-    code = document.get("error_code") if isinstance(document.get("error_code"), int) else status
-    if code == 429 or status == 429:
+def telegram_failure(answer: ProviderAnswer) -> DeliveryRetryable | DeliveryFailed | None:
+    """What a Bot API answer means: None when it is ``ok``; 429 waits as long as the Bot API says; a blocked
+    bot or an unknown chat is final."""
+    document = answer.body if isinstance(answer.body, dict) else {}
+    if answer.ok and document.get("ok") is True:
+        return None
+    description = str(document.get("description") or f"HTTP {answer.status}")[:200]
+    code = document.get("error_code") if isinstance(document.get("error_code"), int) else answer.status
+    if code == 429:
         parameters = document.get("parameters")
         given = parameters.get("retry_after") if isinstance(parameters, dict) else None
-        wait: float | None = float(given) if isinstance(given, int | float) else None
-        if wait is None:
-            header = headers.get("retry-after")
-            wait = float(header) if header and header.replace(".", "", 1).isdigit() else None
-        return DeliveryRetryable(f"telegram: {description}", retry_after=wait)
-    if status >= 500:
-        return DeliveryRetryable(f"telegram: {description}")
-    return DeliveryFailed(f"telegram: {code} {description}")
+        wait = float(given) if isinstance(given, int | float) else answer.retry_after
+        return DeliveryRetryable(f"telegram: {description} (rate limited)", retry_after=wait)
+    return status_failure(answer, f"telegram: {code} {description}")
 
 
 class TelegramSender:
@@ -74,39 +73,27 @@ class TelegramSender:
 
     def __init__(self, settings: TelegramSenderSettings) -> None:
         self._settings = settings
-        self._http: httpx.AsyncClient | None = None
+        token = settings.bot_token.get_secret_value()
+        self._api = ProviderApi(
+            "telegram",
+            base_url=f"{settings.api_base_url.rstrip('/')}/bot{token}/",
+            timeout_seconds=settings.timeout_seconds,
+        )
         logging.getLogger("httpx").setLevel(max(logging.getLogger("httpx").getEffectiveLevel(), logging.WARNING))
 
     async def start(self) -> None:
-        token = self._settings.bot_token.get_secret_value()
-        self._http = httpx.AsyncClient(
-            base_url=f"{self._settings.api_base_url.rstrip('/')}/bot{token}/",
-            timeout=httpx.Timeout(self._settings.timeout_seconds),
-        )
+        return None
 
     async def stop(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-        self._http = None
+        await self._api.close()
 
     async def deliver(self, notification: Notification) -> Delivery:
-        if self._http is None:
-            raise DeliveryRetryable("the Telegram sender is not started")
         target = notification.message.reply_to
         body = telegram_send_message(
             target.address, notification.text, target.thread, target.metadata.get("message_thread_id")
         )
-        try:
-            response = await self._http.post("sendMessage", json=body)
-        except httpx.TransportError as exc:
-            raise DeliveryRetryable(f"telegram: {type(exc).__name__}") from None
-        try:
-            document = response.json()
-        except ValueError:
-            document = None
-        if not response.is_success or not (isinstance(document, dict) and document.get("ok") is True):
-            raise telegram_failure(response.status_code, document, response.headers)
-        result = document.get("result")
+        answer = await self._api.send("sendMessage", json=body, classify=telegram_failure)
+        result = answer.body.get("result") if isinstance(answer.body, dict) else None
         message_id = result.get("message_id") if isinstance(result, dict) else None
         return Delivery(provider_id=str(message_id) if message_id is not None else None)
 

@@ -14,20 +14,25 @@ retryable; 45015 (the customer's 48-hour customer-service window is closed), 400
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from switchboard_common.access_tokens import AccessToken, AccessTokenCache
+from switchboard_common.access_tokens import (
+    WECHAT_TOKEN_REJECTED,
+    WECOM_TOKEN_REJECTED,
+    AccessToken,
+    AccessTokenCache,
+    errcode,
+)
+from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
 from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.channels.http_delivery import ProviderApi
+from switchboard_notifier.channels.provider_answer import ProviderAnswer
 from switchboard_notifier.settings import NotifierSettings
-
-S = TypeVar("S", bound=BaseSettings)
 
 
 class WeChatChannelSettings(BaseSettings):
@@ -53,20 +58,10 @@ class WeComChannelSettings(BaseSettings):
     timeout_seconds: float = Field(default=5.0, gt=0)
 
 
-def _load(cls: type[S], secret_env: str) -> S | None:
-    """The settings, or None when the secret is absent (the channel is off)."""
-    if not os.environ.get(secret_env):
-        try:
-            return cls()
-        except ValidationError:
-            return None
-    return cls()
-
-
 def from_settings(settings: NotifierSettings) -> WeChatSender | None:
     """A sender for the configured WeChat channels (Official Account, WeCom), or None if neither is."""
-    official = _load(WeChatChannelSettings, "WECHAT_APP_SECRET")
-    wecom = _load(WeComChannelSettings, "WECOM_SECRET")
+    official = optional_settings(WeChatChannelSettings, "wechat")
+    wecom = optional_settings(WeComChannelSettings, "wecom")
     if official is None and wecom is None:
         return None
     return WeChatSender(official, wecom)
@@ -79,7 +74,6 @@ class ErrorClass(StrEnum):
     FAIL = "fail"
 
 
-TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 RETRYABLE_ERRORS = frozenset({-1, 45009, 45011, 45033})
 """System busy, daily quota / frequency limits."""
 FINAL_REASONS = {
@@ -91,86 +85,69 @@ FINAL_REASONS = {
 }
 
 
-def classify(errcode: int, *, token_errors: frozenset[int] = TOKEN_ERRORS) -> ErrorClass:
+def classify(code: int, *, token_errors: frozenset[int] = WECHAT_TOKEN_REJECTED) -> ErrorClass:
     """What an errcode of WeChat's send APIs means for the notification."""
-    if errcode == 0:
+    if code == 0:
         return ErrorClass.OK
-    if errcode in token_errors:
+    if code in token_errors:
         return ErrorClass.TOKEN
-    if errcode in RETRYABLE_ERRORS:
+    if code in RETRYABLE_ERRORS:
         return ErrorClass.RETRY
     return ErrorClass.FAIL
 
 
+def _json_object(answer: ProviderAnswer) -> DeliveryRetryable | DeliveryFailed | None:
+    """WeChat answers every call with a JSON object; a success without one is a broken answer, retried."""
+    if answer.ok and not isinstance(answer.body, dict):
+        return DeliveryRetryable("wechat: the answer is not a JSON object")
+    return None
+
+
 class _Api:
-    """One credential's API: token fetch and JSON POSTs with one token refresh on rejection."""
+    """One credential's API: the cached access token, and JSON POSTs that replace a rejected token once."""
 
     def __init__(
         self,
+        name: str,
         base_url: str,
         token_path: str,
         token_params: dict[str, str],
         timeout: float,
         token_errors: frozenset[int],
     ) -> None:
-        self.base = base_url.rstrip("/")
+        self._http = ProviderApi(name, base_url=base_url.rstrip("/"), timeout_seconds=timeout)
         self._token_path = token_path
         self._token_params = token_params
-        self._timeout = timeout
         self._token_errors = token_errors
-        self.http: httpx.AsyncClient | None = None
         self.tokens = AccessTokenCache(self._fetch_token)
 
-    def _client(self) -> httpx.AsyncClient:
-        if self.http is None:
-            self.http = httpx.AsyncClient(timeout=self._timeout)
-        return self.http
-
     async def _fetch_token(self) -> AccessToken:
-        body = await self._request("GET", self._token_path, params=self._token_params)
-        errcode = int(body.get("errcode", 0) or 0)
-        if errcode or not body.get("access_token"):
-            raise DeliveryRetryable(f"no access token: errcode {errcode} {str(body.get('errmsg', ''))[:100]}")
-        return AccessToken(str(body["access_token"]), float(body.get("expires_in", 7200)))
+        answer = await self._http.send(self._token_path, method="GET", params=self._token_params, classify=_json_object)
+        try:
+            return AccessToken.from_answer(answer.body)
+        except ValueError as exc:
+            raise DeliveryRetryable(str(exc)) from None
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = await self._client().request(method, f"{self.base}{path}", **kwargs)
-        except httpx.HTTPError as exc:
-            raise DeliveryRetryable(f"{path}: {type(exc).__name__}") from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise DeliveryRetryable(f"{path}: HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise DeliveryFailed(f"{path}: HTTP {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise DeliveryRetryable(f"{path}: the answer is not JSON") from None
-        if not isinstance(body, dict):
-            raise DeliveryRetryable(f"{path}: the answer is not a JSON object")
+    async def _post(self, path: str, payload: dict[str, Any], token: str) -> dict[str, Any]:
+        answer = await self._http.send(path, params={"access_token": token}, json=payload, classify=_json_object)
+        body: dict[str, Any] = answer.body
         return body
 
     async def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        for attempt in range(2):
-            token = await self.tokens.get()
-            body = await self._request("POST", path, params={"access_token": token}, json=payload)
-            errcode = int(body.get("errcode", 0) or 0)
-            verdict = classify(errcode, token_errors=self._token_errors)
-            if verdict is ErrorClass.OK:
-                return body
-            errmsg = str(body.get("errmsg", ""))[:120]
-            if verdict is ErrorClass.TOKEN and attempt == 0:
-                self.tokens.invalidate(token)
-                continue
-            if verdict in (ErrorClass.RETRY, ErrorClass.TOKEN):
-                raise DeliveryRetryable(f"{path}: errcode {errcode} {errmsg}")
-            raise DeliveryFailed(f"{path}: errcode {errcode}: {FINAL_REASONS.get(errcode, errmsg)}")
-        raise AssertionError("unreachable")
+        body = await self.tokens.call(
+            lambda token: self._post(path, payload, token), rejected=lambda body: errcode(body) in self._token_errors
+        )
+        code = errcode(body)
+        verdict = classify(code, token_errors=self._token_errors)
+        if verdict is ErrorClass.OK:
+            return body
+        errmsg = str(body.get("errmsg", ""))[:120]
+        if verdict in (ErrorClass.RETRY, ErrorClass.TOKEN):
+            raise DeliveryRetryable(f"{path}: errcode {code} {errmsg}")
+        raise DeliveryFailed(f"{path}: errcode {code}: {FINAL_REASONS.get(code, errmsg)}")
 
     async def close(self) -> None:
-        if self.http is not None:
-            await self.http.aclose()
-            self.http = None
+        await self._http.close()
 
 
 class WeChatSender:
@@ -181,6 +158,7 @@ class WeChatSender:
         self._wecom = wecom
         self._official_api = (
             _Api(
+                "wechat",
                 official.api_base_url,
                 "/cgi-bin/token",
                 {
@@ -189,18 +167,19 @@ class WeChatSender:
                     "secret": official.app_secret.get_secret_value(),
                 },
                 official.timeout_seconds,
-                TOKEN_ERRORS,
+                WECHAT_TOKEN_REJECTED,
             )
             if official
             else None
         )
         self._wecom_api = (
             _Api(
+                "wecom",
                 wecom.api_base_url,
                 "/cgi-bin/gettoken",
                 {"corpid": wecom.corp_id, "corpsecret": wecom.secret.get_secret_value()},
                 wecom.timeout_seconds,
-                frozenset({40014, 42001}),  # 40001 is an invalid secret in WeCom, not a stale token
+                WECOM_TOKEN_REJECTED,
             )
             if wecom
             else None

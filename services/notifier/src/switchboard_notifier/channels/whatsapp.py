@@ -7,16 +7,17 @@ when the message names none. ``META_GRAPH_BASE_URL`` is the Graph API's versione
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-import httpx
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
-from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.channels.base import Delivery, DeliveryFailed, Notification
 from switchboard_notifier.channels.graph_api import graph_failure
+from switchboard_notifier.channels.http_delivery import ProviderApi
 from switchboard_notifier.settings import NotifierSettings
 
 GRAPH_BASE_URL = "https://graph.facebook.com/v21.0"
@@ -67,42 +68,26 @@ class WhatsAppSender:
 
     def __init__(self, settings: WhatsAppSenderSettings) -> None:
         self._settings = settings
-        self._http: httpx.AsyncClient | None = None
-
-    async def start(self) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=self._settings.graph_base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(self._settings.timeout_seconds),
-            headers={"Authorization": f"Bearer {self._settings.access_token.get_secret_value()}"},
+        self._api = ProviderApi(
+            "whatsapp",
+            base_url=settings.graph_base_url.rstrip("/") + "/",
+            timeout_seconds=settings.timeout_seconds,
+            headers={"Authorization": f"Bearer {settings.access_token.get_secret_value()}"},
         )
 
+    async def start(self) -> None:
+        return None
+
     async def stop(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-        self._http = None
+        await self._api.close()
 
     async def deliver(self, notification: Notification) -> Delivery:
-        if self._http is None:
-            raise DeliveryRetryable("the WhatsApp sender is not started")
         target = notification.message.reply_to
         sender = target.account or self._settings.phone_number_id
         if not sender:
             raise DeliveryFailed("whatsapp: no business phone-number id to send from")
         body = whatsapp_text_message(target.address, notification.text, target.thread)
-        try:
-            response = await self._http.post(f"{sender}/messages", json=body)
-        except httpx.TransportError as exc:
-            raise DeliveryRetryable(f"whatsapp: {type(exc).__name__}") from None
-        document = _json(response)
-        if not response.is_success:
-            raise graph_failure("whatsapp", response.status_code, document, response.headers)
-        messages = document.get("messages") if isinstance(document, dict) else None
+        answer = await self._api.send(f"{sender}/messages", json=body, classify=partial(graph_failure, "whatsapp"))
+        messages = answer.body.get("messages") if isinstance(answer.body, dict) else None
         message_id = messages[0].get("id") if isinstance(messages, list) and messages else None
         return Delivery(provider_id=message_id if isinstance(message_id, str) else None)
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
