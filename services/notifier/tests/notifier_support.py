@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from switchboard_common.case_reference import IntakePosition as Position
 from switchboard_common.events import (
     ACK_RECORDED,
     CHAT_OUTBOUND,
@@ -34,6 +35,7 @@ from switchboard_common.events.models import (
     Sentiment,
 )
 from switchboard_common.identity import event_id
+from switchboard_notifier.case_origin import UnknownCase
 from switchboard_notifier.channels import Delivery, DeliveryFailed, DeliveryRetryable, Notification
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -71,6 +73,26 @@ class RecordingSender:
             raise DeliveryRetryable("provider unavailable")
         self.sent.append(notification)
         return Delivery()
+
+
+@dataclass
+class StaticOrigins:
+    """Case origins from a dict, for the processor's unit tests (the Kafka reader is tested on the broker)."""
+
+    messages: dict[Position, IntakeMessage] = field(default_factory=dict)
+    gone: set[Position] = field(default_factory=set)
+    lookups: int = 0
+
+    async def find(self, position: Position) -> IntakeMessage | None:
+        self.lookups += 1
+        if position in self.gone:
+            return None
+        if position not in self.messages:
+            raise UnknownCase(f"no message at intake position {position.partition}:{position.offset}")
+        return self.messages[position]
+
+    async def close(self) -> None:
+        return None
 
 
 def message(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
-from notifier_support import T0, Clock, intake_event, message, routed, routed_event
+from notifier_support import T0, Clock, StaticOrigins, intake_event, message, routed, routed_event
 
 from switchboard_common.events.models import Channel, Language, MessageKind, RoutingHints
 from switchboard_common.settings import KafkaSettings
@@ -47,7 +47,11 @@ def phone_message(kind: MessageKind, *, chosen: Language | None = None, text: st
 async def acknowledge(msg, classified_as: Language = Language.EN) -> Notification:
     outbox = SmsOutbox()
     notifier = NotifierProcessor(
-        NotifierSettings(kafka=KafkaSettings(topic_prefix="p.")), TEMPLATES, SenderRegistry([outbox]), clock=Clock(T0)
+        NotifierSettings(kafka=KafkaSettings(topic_prefix="p.")),
+        TEMPLATES,
+        SenderRegistry([outbox]),
+        StaticOrigins(),
+        clock=Clock(T0),
     )
     await notifier.process(*intake_event(msg, INTAKE, 0))
     await notifier.process(*routed_event(routed(msg, language=classified_as), ROUTED, 0))

@@ -10,6 +10,7 @@ from notifier_support import (
     T0,
     Clock,
     RecordingSender,
+    StaticOrigins,
     acks,
     chat_messages,
     intake_event,
@@ -40,7 +41,7 @@ def clock() -> Clock:
 def make(clock: Clock, sender=None, **overrides) -> NotifierProcessor:
     settings = NotifierSettings(kafka=KafkaSettings(topic_prefix="p."), **overrides)
     senders = SenderRegistry([sender] if sender else [WebChatSender(TopicNames("p."))])
-    return NotifierProcessor(settings, AckTemplates.load(), senders, clock=clock)
+    return NotifierProcessor(settings, AckTemplates.load(), senders, StaticOrigins(), clock=clock)
 
 
 async def test_a_routed_message_is_acknowledged_at_once_with_case_team_and_response_time(clock):
@@ -258,7 +259,7 @@ async def test_the_generic_ack_speaks_the_language_the_customer_wrote_in(clock):
 
 
 def test_retries_back_off_exponentially_with_jitter_and_honour_retry_after():
-    from switchboard_notifier.ack_state import retry_delay
+    from switchboard_notifier.delivery import retry_delay
 
     second = timedelta(seconds=1)
     cap = timedelta(minutes=5)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from notifier_support import T0, Clock, RecordingSender, acks, intake_event, message, routed, routed_event
+from notifier_support import (
+    T0,
+    Clock,
+    RecordingSender,
+    StaticOrigins,
+    acks,
+    intake_event,
+    message,
+    routed,
+    routed_event,
+)
 
 from switchboard_common.events.models import AckOutcome, Channel, ReplyTarget
 from switchboard_common.settings import KafkaSettings
@@ -26,7 +36,7 @@ def from_address(n: int, address: str = "loop@example.com", partition: int = 0):
 
 def make(clock: Clock, sender: RecordingSender, **overrides) -> NotifierProcessor:
     settings = NotifierSettings(kafka=KafkaSettings(topic_prefix="p."), recipient_limit=3, **overrides)
-    return NotifierProcessor(settings, AckTemplates.load(), SenderRegistry([sender]), clock=clock)
+    return NotifierProcessor(settings, AckTemplates.load(), SenderRegistry([sender]), StaticOrigins(), clock=clock)
 
 
 async def send(notifier: NotifierProcessor, n: int, offset: int, partition: int = 0, address: str = "loop@example.com"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from notifier_support import T0, Clock, acks, intake_event, message, routed, routed_event
+from notifier_support import T0, Clock, StaticOrigins, acks, intake_event, message, routed, routed_event
 from pydantic import SecretStr
 
 from switchboard_common.events.models import AckKind, AckOutcome, Channel, Language, ReplyTarget
@@ -145,7 +145,7 @@ async def test_the_notifier_waits_out_slacks_retry_after_then_acknowledges_once(
     clock = Clock(T0)
     sender = slack(urls)
     settings = NotifierSettings(kafka=KafkaSettings(topic_prefix="p."))
-    notifier = NotifierProcessor(settings, AckTemplates.load(), SenderRegistry([sender]), clock=clock)
+    notifier = NotifierProcessor(settings, AckTemplates.load(), SenderRegistry([sender]), StaticOrigins(), clock=clock)
     await sender.start()
     try:
         msg = message(channel=Channel.SLACK, conversation="slack_conv")

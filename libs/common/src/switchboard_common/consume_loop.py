@@ -337,7 +337,10 @@ class ConsumeLoop:
                 await producer.begin_transaction()
                 try:
                     futures = [
-                        await producer.send(o.topic, value=o.value, key=o.key, headers=list(o.headers)) for o in outputs
+                        await producer.send(
+                            o.topic, value=o.value, key=o.key, headers=list(o.headers), partition=o.partition
+                        )
+                        for o in outputs
                     ]
                     await asyncio.gather(*futures)
                     if offsets:

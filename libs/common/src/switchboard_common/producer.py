@@ -111,7 +111,10 @@ class EventProducer:
         try:
             async with asyncio.timeout(limit):
                 futures = [
-                    await producer.send(r.topic, value=r.value, key=r.key, headers=list(r.headers)) for r in records
+                    await producer.send(
+                        r.topic, value=r.value, key=r.key, headers=list(r.headers), partition=r.partition
+                    )
+                    for r in records
                 ]
                 await asyncio.gather(*futures)
         except (TimeoutError, KafkaError) as exc:

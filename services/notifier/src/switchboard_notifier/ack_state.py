@@ -1,14 +1,20 @@
-"""What the notifier knows about one partition: messages awaiting acknowledgement and those handled.
+"""What the notifier knows about one partition: messages awaiting acknowledgement and those handled,
+and the satisfaction requests waiting for an answer in its conversations.
 
 Pure data and decisions, no I/O. The processor keeps one :class:`PartitionState` per partition
 number it owns (intake.messages.v1, intake.routed.v1 and notify.acks.v1 are co-partitioned by
-conversation id) and rebuilds ``handled`` and ``conversation_acked_at`` from notify.acks.v1 when a
-partition is assigned.
+conversation id) and rebuilds ``handled``, ``conversation_acked_at`` and ``surveys`` from
+notify.acks.v1 when a partition is assigned.
+
+Records of kind ``survey`` on notify.acks.v1 are of two sorts: a satisfaction request sent for a case
+(written by whichever replica delivered the case's "resolved" update; ``reason`` None when sent), and
+the handling of a customer's answer to one (``message_event_id`` the answer; ``reason`` one of
+:class:`AnswerReason`). An answer's record marks the message handled, so it is never acknowledged and
+never counted twice; a recorded one (sent or failed thanks) also marks the request answered.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,13 +24,32 @@ from switchboard_common.events.models import (
     AckOutcome,
     AckRecord,
     IntakeMessage,
+    Language,
     RoutedMessage,
 )
+from switchboard_notifier.delivery import Retrying
+from switchboard_notifier.surveys import Answer
+
+
+class AnswerReason(StrEnum):
+    """How a customer's answer to a satisfaction request was taken (the ``reason`` of its survey record)."""
+
+    RECORDED = "satisfaction_recorded"
+    NOT_REQUESTED = "satisfaction_not_requested"
+    ALREADY_ANSWERED = "satisfaction_already_answered"
+
+
+ANSWER_REASONS = frozenset(AnswerReason)
+
+
+def is_answer_record(record: AckRecord) -> bool:
+    """Whether a survey record is the handling of an answer (rather than a request sent)."""
+    return record.kind is AckKind.SURVEY and record.reason is not None and record.reason in ANSWER_REASONS
 
 
 @dataclass(slots=True)
 class PendingAck:
-    """A customer message whose acknowledgement is not delivered yet."""
+    """A customer message whose acknowledgement (or, for a rating, whose thanks) is not delivered yet."""
 
     message: IntakeMessage
     case_reference: str
@@ -32,19 +57,31 @@ class PendingAck:
     intake_offset: int | None = None
     routed: RoutedMessage | None = None
     routed_offset: int | None = None
-    next_attempt_at: datetime | None = None
-    attempts: int = 0
+    retry: Retrying = field(default_factory=Retrying)
     breach_recorded: bool = False
+    answer: Answer | None = None
+    """Set when the message is a rating: it is thanked for, not acknowledged."""
 
     @property
     def kind(self) -> AckKind:
+        if self.answer is not None:
+            return AckKind.SURVEY
         return AckKind.ACK if self.routed is not None else AckKind.GENERIC_ACK
 
     def due(self, now: datetime) -> bool:
-        """Whether a delivery should be attempted now."""
-        if self.next_attempt_at is not None:
-            return now >= self.next_attempt_at
+        """Whether a delivery should be attempted now (an answer: whether it can be decided now)."""
+        if self.retry.next_attempt_at is not None:
+            return now >= self.retry.next_attempt_at
         return self.routed is not None or now >= self.fallback_at
+
+
+@dataclass(slots=True)
+class Survey:
+    """A satisfaction request sent in a conversation, and the answer that was taken (its message id)."""
+
+    sent_at: datetime
+    language: Language | None = None
+    answered_by: str | None = None
 
 
 @dataclass(slots=True)
@@ -56,6 +93,8 @@ class PartitionState:
     conversation_acked_at: dict[str, datetime] = field(default_factory=dict)
     recipient_sent_at: dict[str, list[datetime]] = field(default_factory=dict)
     """When acknowledgements went to each recipient key: the per-address limit counts these."""
+    surveys: dict[str, dict[str, Survey]] = field(default_factory=dict)
+    """Satisfaction requests per conversation id, by case reference."""
 
     def add_pending(self, entry: PendingAck) -> None:
         self.pending[entry.message.event_id] = entry
@@ -65,6 +104,9 @@ class PartitionState:
 
     def remember(self, record: AckRecord) -> None:
         """Take in an ack record (read back on assignment, or just produced)."""
+        if record.kind is AckKind.SURVEY:
+            self.learn_survey(record)
+            return
         if record.kind in (AckKind.ACK, AckKind.GENERIC_ACK):
             self.handled[record.message_event_id] = record.recorded_at
             self.drop_pending(record.message_event_id)
@@ -74,6 +116,37 @@ class PartitionState:
                     self.conversation_acked_at[record.conversation_id] = record.recorded_at
         if record.outcome is AckOutcome.SENT and record.recipient_key:
             self.recipient_sent_at.setdefault(record.recipient_key, []).append(record.recorded_at)
+
+    def learn_survey(self, record: AckRecord) -> None:
+        """Take in a survey record: a request sent (now waiting for an answer), or an answer handled."""
+        if record.kind is not AckKind.SURVEY or record.case_reference is None:
+            return
+        if is_answer_record(record):
+            self.handled[record.message_event_id] = record.recorded_at
+            self.drop_pending(record.message_event_id)
+            survey = self.survey(record.conversation_id, record.case_reference)
+            if record.reason == AnswerReason.RECORDED and survey is not None and survey.answered_by is None:
+                survey.answered_by = record.message_event_id
+            return
+        if record.outcome is AckOutcome.SENT:
+            cases = self.surveys.setdefault(record.conversation_id, {})
+            known = cases.get(record.case_reference)
+            if known is None:
+                cases[record.case_reference] = Survey(sent_at=record.recorded_at, language=record.language)
+            elif record.recorded_at > known.sent_at:
+                known.sent_at = record.recorded_at
+
+    def survey(self, conversation_id: str, case_reference: str) -> Survey | None:
+        return self.surveys.get(conversation_id, {}).get(case_reference)
+
+    def latest_open_survey(self, conversation_id: str, since: datetime) -> str | None:
+        """The case of the most recent unanswered request in the conversation sent after ``since``."""
+        open_cases = [
+            (survey.sent_at, case)
+            for case, survey in self.surveys.get(conversation_id, {}).items()
+            if survey.answered_by is None and survey.sent_at >= since
+        ]
+        return max(open_cases)[1] if open_cases else None
 
     def sent_to_recipient_since(self, recipient_key: str, since: datetime) -> int:
         """How many acknowledgements and notifications went to this recipient since ``since``."""
@@ -85,9 +158,16 @@ class PartitionState:
         present = [o for o in offsets if o is not None]
         return min(present) if present else None
 
-    def forget_before(self, horizon: datetime) -> None:
-        """Drop handled ids and conversation times older than the state window (bounded memory)."""
+    def forget_before(self, horizon: datetime, survey_horizon: datetime | None = None) -> None:
+        """Drop handled ids and conversation times older than the state window, and requests that can no
+        longer be answered (bounded memory)."""
         self.handled = {k: v for k, v in self.handled.items() if v >= horizon}
+        if survey_horizon is not None:
+            kept = {
+                conversation: {case: s for case, s in cases.items() if s.sent_at >= survey_horizon}
+                for conversation, cases in self.surveys.items()
+            }
+            self.surveys = {conversation: cases for conversation, cases in kept.items() if cases}
         self.conversation_acked_at = {k: v for k, v in self.conversation_acked_at.items() if v >= horizon}
         recent = {k: [t for t in v if t >= horizon] for k, v in self.recipient_sent_at.items()}
         self.recipient_sent_at = {k: v for k, v in recent.items() if v}
@@ -129,16 +209,3 @@ def suppression(
     if recipient_limit is not None and recipient_recent >= recipient_limit:
         return SuppressReason.RECIPIENT_LIMIT
     return None
-
-
-def retry_delay(
-    attempts: int, initial: timedelta, maximum: timedelta, retry_after: float | None, jitter: float | None = None
-) -> timedelta:
-    """Jittered exponential backoff: between half and all of ``initial * 2**(attempts-1)`` (capped), so
-    that deliveries failing together do not retry together; the provider's Retry-After wins when longer."""
-    ceiling: timedelta = min(maximum, initial * (2 ** max(0, attempts - 1)))
-    share = random.uniform(0.5, 1.0) if jitter is None else jitter
-    delay = ceiling * share
-    if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
-    return delay

@@ -8,6 +8,8 @@ from fastapi import FastAPI
 
 from switchboard_common.health import HealthChecks
 from switchboard_common.service import ConsumerRuntime, consumer_app
+from switchboard_common.topics import INTAKE_MESSAGES, TopicNames
+from switchboard_notifier.case_origin import CaseOrigins
 from switchboard_notifier.channels import (
     ChannelSender,
     SenderRegistry,
@@ -51,9 +53,16 @@ def build_senders(settings: NotifierSettings) -> SenderRegistry:
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     settings = settings or NotifierSettings()
-    templates = AckTemplates.load(settings.templates_path)
+    templates = AckTemplates.load(settings.templates_path, settings.zone)
     senders = build_senders(settings)
-    processor = NotifierProcessor(settings, templates, senders)
+    names = TopicNames(settings.kafka.topic_prefix)
+    origins = CaseOrigins(settings.kafka, names(INTAKE_MESSAGES), cache_size=settings.origin_cache_size)
+    processor = NotifierProcessor(settings, templates, senders, origins)
+
+    async def stop() -> None:
+        await senders.stop()
+        await processor.close()
+
     health = HealthChecks()
     runtime = ConsumerRuntime(
         service=SERVICE,
@@ -63,5 +72,5 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         health=health,
     )
     return consumer_app(
-        title="Switchboard notifier", runtime=runtime, health=health, on_startup=senders.start, on_shutdown=senders.stop
+        title="Switchboard notifier", runtime=runtime, health=health, on_startup=senders.start, on_shutdown=stop
     )

@@ -1,4 +1,5 @@
-"""The notifier's consume-loop step: acknowledge every customer message once, within its channel's SLA.
+"""The notifier's consume-loop step: acknowledge every customer message once, within its channel's SLA;
+deliver departments' updates (:mod:`.updates`); take customers' answers to satisfaction requests.
 
 Inputs (co-partitioned by conversation id): intake.messages.v1 starts each message's SLA clock;
 intake.routed.v1 brings the case reference, team and deadline for the full acknowledgement. If the
@@ -12,6 +13,14 @@ reads notify.acks.v1 back to learn what was handled, and re-reads the held input
 outbound message, the ack record and the offsets are one Kafka transaction; for external channels a
 crash between the provider's acceptance and the record's commit is the one window in which a
 customer can get a second acknowledgement.
+
+Satisfaction answers (a button or link answer the intake marked, or a message that is only a rating
+in a conversation with a request waiting) get no acknowledgement: the first answer per request is
+published on case.satisfaction.v1 and thanked for; later ones, and answers to no request sent in that
+conversation (a forged button value), are recorded and ignored. Requests are known per conversation
+from notify.acks.v1 (records of kind survey, written by whichever replica delivered the "resolved"
+update): read back on assignment and consumed as they come. A button answer whose request is not
+known yet waits ``survey_answer_grace`` for it.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ from switchboard_common.case_reference import case_reference
 from switchboard_common.consume_loop import Processor
 from switchboard_common.events import (
     ACK_RECORDED,
+    CASE_SATISFIED,
+    CASE_UPDATED,
     MESSAGE_RECEIVED,
     MESSAGE_ROUTED,
     ConsumedRecord,
@@ -42,6 +53,8 @@ from switchboard_common.events.models import (
     AckKind,
     AckOutcome,
     AckRecord,
+    CaseSatisfaction,
+    CaseUpdate,
     IntakeMessage,
     RoutedMessage,
 )
@@ -49,12 +62,30 @@ from switchboard_common.identity import customer_key, derived_event_id
 from switchboard_common.language import guess_language
 from switchboard_common.partition_reader import read_partitions_since
 from switchboard_common.pii import mask_handle
-from switchboard_common.topics import INTAKE_MESSAGES, INTAKE_ROUTED, NOTIFY_ACKS, TopicNames
-from switchboard_notifier.ack_state import PartitionState, PendingAck, SuppressReason, retry_delay, suppression
-from switchboard_notifier.channels import DeliveryFailed, DeliveryRetryable, Notification, SenderRegistry
-from switchboard_notifier.metrics import ACK_LATENCY, ACKS, PENDING_ACKS, SLA_BREACHES
+from switchboard_common.topics import (
+    CASE_SATISFACTION,
+    CASE_UPDATES,
+    INTAKE_MESSAGES,
+    INTAKE_ROUTED,
+    NOTIFY_ACKS,
+    TopicNames,
+)
+from switchboard_notifier.ack_state import (
+    AnswerReason,
+    PartitionState,
+    PendingAck,
+    SuppressReason,
+    is_answer_record,
+    suppression,
+)
+from switchboard_notifier.case_origin import OriginLookup
+from switchboard_notifier.channels import Notification, SenderRegistry
+from switchboard_notifier.delivery import Deferred, Failed, RetryPolicy, Sent, attempt_delivery
+from switchboard_notifier.metrics import ACK_LATENCY, ACKS, PENDING_ACKS, RATING_SCORES, RATINGS, SLA_BREACHES
 from switchboard_notifier.settings import NotifierSettings
-from switchboard_notifier.templates import AckContent, AckTemplates
+from switchboard_notifier.surveys import Answer, recognise_answer
+from switchboard_notifier.templates import AckContent, AckTemplates, UpdateContent
+from switchboard_notifier.updates import UpdateFlow
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +110,7 @@ class NotifierProcessor(Processor):
         settings: NotifierSettings,
         templates: AckTemplates,
         senders: SenderRegistry,
+        origins: OriginLookup,
         *,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -86,22 +118,32 @@ class NotifierProcessor(Processor):
         self._templates = templates
         self._senders = senders
         self._clock = clock
+        self._policy = RetryPolicy(settings.send_timeout, settings.retry_initial, settings.retry_max)
         names = TopicNames(settings.kafka.topic_prefix)
         self._intake_topic = names(INTAKE_MESSAGES)
         self._routed_topic = names(INTAKE_ROUTED)
         self._acks_topic = names(NOTIFY_ACKS)
-        self.inputs = {self._intake_topic: [MESSAGE_RECEIVED], self._routed_topic: [MESSAGE_ROUTED]}
+        self._satisfaction_topic = names(CASE_SATISFACTION)
+        self.updates = UpdateFlow(settings, templates, senders, origins, clock=clock)
+        self.inputs = {
+            self._intake_topic: [MESSAGE_RECEIVED],
+            self._routed_topic: [MESSAGE_ROUTED],
+            self._acks_topic: [ACK_RECORDED],
+            names(CASE_UPDATES): [CASE_UPDATED],
+        }
         self._states: dict[int, PartitionState] = {}
         self._last_prune = clock()
 
     # -- state ---------------------------------------------------------------------------------
 
     async def on_assigned(self, partitions: Collection[TopicPartition]) -> None:
-        numbers = sorted({tp.partition for tp in partitions} - set(self._states))
+        await self.updates.on_assigned([tp.partition for tp in partitions if tp.topic == self.updates.topic])
+        pipeline = {tp.partition for tp in partitions if tp.topic != self.updates.topic}
+        numbers = sorted(pipeline - set(self._states))
         if not numbers:
             return
         fresh = {n: PartitionState() for n in numbers}
-        since = self._clock() - self._settings.state_window
+        since = self._clock() - max(self._settings.state_window, self._settings.survey_window)
         count = 0
         async for batch in read_partitions_since(
             self._settings.kafka,
@@ -122,11 +164,17 @@ class NotifierProcessor(Processor):
         log.info("notifier state rebuilt", extra={"partitions": numbers, "ack_records": count})
 
     async def on_revoked(self, partitions: Collection[TopicPartition]) -> None:
+        self.updates.on_revoked([tp.partition for tp in partitions if tp.topic == self.updates.topic])
         for tp in partitions:
-            self._states.pop(tp.partition, None)
+            if tp.topic != self.updates.topic:
+                self._states.pop(tp.partition, None)
         self._update_pending_gauge()
 
     def commit_floor(self, partition: TopicPartition) -> int | None:
+        if partition.topic == self.updates.topic:
+            return self.updates.commit_floor(partition.partition)
+        if partition.topic == self._acks_topic:
+            return None
         state = self._states.get(partition.partition)
         if state is None:
             return None
@@ -135,15 +183,38 @@ class NotifierProcessor(Processor):
     # -- events --------------------------------------------------------------------------------
 
     async def process(self, event: Event[Any], record: ConsumedRecord) -> Sequence[OutgoingRecord]:
+        if record.topic == self.updates.topic:
+            update: CaseUpdate = event.data
+            return await self.updates.process(update, record)
         state = self._states.setdefault(record.partition, PartitionState())
         if record.topic == self._intake_topic:
-            outputs = self._on_message(event.data, record, state)
+            outputs = await self._on_message(event.data, record, state)
+        elif record.topic == self._acks_topic:
+            outputs = await self._on_ack_record(event.data, state)
         else:
             outputs = await self._on_routed(event.data, record, state)
         self._update_pending_gauge()
         return outputs
 
-    def _on_message(
+    async def _on_ack_record(self, ack: AckRecord, state: PartitionState) -> list[OutgoingRecord]:
+        """Surveys sent (by any replica) become answerable here; every other record was learned when written."""
+        if ack.kind is not AckKind.SURVEY or is_answer_record(ack):
+            return []
+        state.learn_survey(ack)
+        now = self._clock()
+        waiting = [
+            entry
+            for entry in state.pending.values()
+            if entry.answer is not None
+            and entry.message.conversation_id == ack.conversation_id
+            and not entry.retry.backing_off(now)
+        ]
+        outputs: list[OutgoingRecord] = []
+        for entry in waiting:
+            outputs.extend(await self._deliver(state, entry, now))
+        return outputs
+
+    async def _on_message(
         self, message: IntakeMessage, record: ConsumedRecord, state: PartitionState
     ) -> list[OutgoingRecord]:
         if message.event_id in state.handled:
@@ -154,6 +225,12 @@ class NotifierProcessor(Processor):
                 entry.intake_offset = record.offset
             return []
         reference = case_reference(Position(record.partition, record.offset))
+        answer = self._answer(message, state)
+        if answer is not None:
+            entry = self._answer_entry(message, answer, reference, state)
+            entry.intake_offset = record.offset
+            state.add_pending(entry)
+            return await self._deliver(state, entry, self._clock()) if entry.due(self._clock()) else []
         reason = self._suppression(message, state)
         if reason is not None:
             return [self._record(state, message, AckKind.ACK, AckOutcome.SUPPRESSED, reference, reason=reason)]
@@ -174,6 +251,21 @@ class NotifierProcessor(Processor):
         message = routed.message
         if message.event_id in state.handled:
             return []
+        entry = state.pending.get(message.event_id)
+        answer = entry.answer if entry is not None else None
+        if answer is None:
+            answer = self._answer(message, state)
+            if answer is not None:  # a rating whose request became known after the message was first seen
+                if entry is None:
+                    entry = self._answer_entry(message, answer, routed.routing.case_reference, state)
+                    state.add_pending(entry)
+                entry.answer = answer
+                entry.fallback_at = self._clock()
+        if entry is not None and entry.answer is not None:
+            if entry.routed_offset is None:
+                entry.routed_offset = record.offset
+            now = self._clock()
+            return await self._deliver(state, entry, now) if entry.due(now) else []
         if routed.routing.department is None:
             state.drop_pending(message.event_id)
             return [
@@ -206,7 +298,7 @@ class NotifierProcessor(Processor):
         entry.case_reference = routed.routing.case_reference
         if entry.routed_offset is None:
             entry.routed_offset = record.offset
-        if entry.next_attempt_at is not None:
+        if entry.retry.next_attempt_at is not None:
             return []  # a delivery is backing off; tick retries it with the full acknowledgement
         return await self._deliver(state, entry, self._clock())
 
@@ -224,16 +316,136 @@ class NotifierProcessor(Processor):
         if now - self._last_prune > timedelta(minutes=5):
             horizon = now - self._settings.state_window
             for state in self._states.values():
-                state.forget_before(horizon)
+                state.forget_before(horizon, now - self._settings.survey_window)
             self._last_prune = now
         if due:
             self._update_pending_gauge()
+        outputs.extend(await self.updates.tick(now))
         return outputs
+
+    # -- satisfaction answers ------------------------------------------------------------------
+
+    def _answer(self, message: IntakeMessage, state: PartitionState) -> Answer | None:
+        """The rating this message gives: a button or link answer always (it is decided later); a typed one
+        only where a request is open in the conversation (it answers the latest)."""
+        answer = recognise_answer(message)
+        if answer is None or answer.case_reference is not None:
+            return answer
+        since = message.received_at - self._settings.survey_window
+        case = state.latest_open_survey(message.conversation_id, since)
+        return Answer(answer.score, answer.via, case) if case is not None else None
+
+    def _answer_entry(
+        self, message: IntakeMessage, answer: Answer, reference: str, state: PartitionState
+    ) -> PendingAck:
+        assert answer.case_reference is not None
+        known = state.survey(message.conversation_id, answer.case_reference) is not None
+        # A request written by another replica may not have been read yet: give it a moment.
+        decide_at = self._clock() if known else message.received_at + self._settings.survey_answer_grace
+        return PendingAck(message=message, case_reference=reference, fallback_at=decide_at, answer=answer)
+
+    async def _take_answer(self, state: PartitionState, entry: PendingAck, now: datetime) -> list[OutgoingRecord]:
+        """Publish the first answer to a request and thank the customer; record the others as ignored."""
+        message, answer = entry.message, entry.answer
+        assert answer is not None
+        assert answer.case_reference is not None
+        case = answer.case_reference
+        survey = state.survey(message.conversation_id, case)
+        if survey is not None and survey.sent_at < message.received_at - self._settings.survey_window:
+            survey = None  # too late to answer it
+        if survey is None:
+            if now < entry.fallback_at:
+                return []
+            RATINGS.labels(answer.via, "not_requested").inc()
+            log.warning(
+                "rating for a case not surveyed in this conversation, ignored",
+                extra={"channel": message.channel.value, "case_reference": case, "via": answer.via},
+            )
+            return [self._answer_record(state, message, case, AckOutcome.SUPPRESSED, AnswerReason.NOT_REQUESTED)]
+        if survey.answered_by not in (None, message.event_id):
+            RATINGS.labels(answer.via, "already_answered").inc()
+            log.info("a second rating for a case, ignored", extra={"case_reference": case, "via": answer.via})
+            return [self._answer_record(state, message, case, AckOutcome.SUPPRESSED, AnswerReason.ALREADY_ANSWERED)]
+        survey.answered_by = message.event_id  # taken: a later answer is a repeat, even while thanks are retried
+        language = self._templates.pick_language(
+            survey.language, message.routing_hints.language, guess_language(message.text.new_content)
+        )
+        sender = self._senders.for_channel(message.reply_to.channel)
+        delivered: list[OutgoingRecord] = []
+        if answer.via == "link" or sender is None:
+            outcome = AckOutcome.SUPPRESSED  # the rating page thanks the customer; or no way to write back
+        else:
+            thanks = Notification(
+                notification_id=derived_event_id(message.event_id, "thanks"),
+                kind=AckKind.SURVEY,
+                message=message,
+                case_reference=case,
+                department=None,
+                language=language,
+                text=self._templates.render_update(
+                    "survey_thanks",
+                    language,
+                    UpdateContent(case, None, message.customer.display_name),
+                    message.reply_to.channel,
+                ),
+            )
+            result = await attempt_delivery(sender, thanks, entry.retry, self._policy, self._clock)
+            if isinstance(result, Deferred):
+                return []
+            if isinstance(result, Failed):
+                log.warning("thanks for a rating not delivered", extra={"reason": result.reason})
+                outcome = AckOutcome.FAILED
+            else:
+                outcome = AckOutcome.SENT
+                delivered = list(result.delivery.records)
+        RATINGS.labels(answer.via, "recorded").inc()
+        RATING_SCORES.labels(str(answer.score)).inc()
+        rating = CaseSatisfaction(
+            event_id=derived_event_id(message.event_id, "satisfaction"),
+            case_reference=case,
+            score=answer.score,
+            via=answer.via,
+            channel=message.channel,
+            conversation_id=message.conversation_id,
+            message_event_id=message.event_id,
+            answered_at=message.received_at,
+        )
+        return [
+            *delivered,
+            encode_event(
+                CASE_SATISFIED,
+                topic=self._satisfaction_topic,
+                event_id=rating.event_id,
+                source=SOURCE,
+                key=case,
+                data=rating,
+            ),
+            self._answer_record(
+                state, message, case, outcome, AnswerReason.RECORDED, language=language, attempts=entry.retry.attempts
+            ),
+        ]
+
+    def _answer_record(
+        self,
+        state: PartitionState,
+        message: IntakeMessage,
+        case: str,
+        outcome: AckOutcome,
+        reason: AnswerReason,
+        **extra: Any,
+    ) -> OutgoingRecord:
+        return self._record(state, message, AckKind.SURVEY, outcome, case, reason=reason.value, **extra)
 
     # -- delivering ----------------------------------------------------------------------------
 
     async def _deliver(self, state: PartitionState, entry: PendingAck, now: datetime) -> list[OutgoingRecord]:
         message = entry.message
+        if entry.answer is None:
+            answer = self._answer(message, state)
+            if answer is not None:  # a typed rating whose request became known while it waited
+                entry.answer = answer
+        if entry.answer is not None:
+            return await self._take_answer(state, entry, now)
         last = state.conversation_acked_at.get(message.conversation_id)
         if last is not None and message.received_at - last < self._settings.conversation_window:
             return [
@@ -270,25 +482,11 @@ class NotifierProcessor(Processor):
                 )
             ]
         notification = self._render(entry)
-        entry.attempts += 1
-        try:
-            delivery = await asyncio.wait_for(sender.deliver(notification), self._settings.send_timeout.total_seconds())
-        except (DeliveryRetryable, TimeoutError, OSError) as exc:
-            retry_after = exc.retry_after if isinstance(exc, DeliveryRetryable) else None
-            delay = retry_delay(entry.attempts, self._settings.retry_initial, self._settings.retry_max, retry_after)
-            entry.next_attempt_at = now + delay
-            log.warning(
-                "delivery failed, will retry",
-                extra={
-                    "channel": message.channel.value,
-                    "attempts": entry.attempts,
-                    "retry_in_s": delay.total_seconds(),
-                    "error": str(exc)[:300],
-                },
-            )
+        result = await attempt_delivery(sender, notification, entry.retry, self._policy, self._clock)
+        if isinstance(result, Deferred):
             self._note_breach(entry, now)
             return []
-        except DeliveryFailed as exc:
+        if isinstance(result, Failed):
             return [
                 self._record(
                     state,
@@ -296,14 +494,14 @@ class NotifierProcessor(Processor):
                     entry.kind,
                     AckOutcome.FAILED,
                     entry.case_reference,
-                    reason=exc.reason,
+                    reason=result.reason,
                     language=notification.language,
                     department=notification.department,
-                    attempts=entry.attempts,
+                    attempts=entry.retry.attempts,
                 )
             ]
-        sent_at = self._clock()
-        self._note_breach(entry, sent_at)
+        assert isinstance(result, Sent)
+        self._note_breach(entry, result.at)
         ack = self._record(
             state,
             message,
@@ -312,10 +510,10 @@ class NotifierProcessor(Processor):
             entry.case_reference,
             language=notification.language,
             department=notification.department,
-            attempts=entry.attempts,
-            recorded_at=sent_at,
+            attempts=entry.retry.attempts,
+            recorded_at=result.at,
         )
-        return [*delivery.records, ack]
+        return [*result.delivery.records, ack]
 
     def _render(self, entry: PendingAck) -> Notification:
         message = entry.message
@@ -384,6 +582,8 @@ class NotifierProcessor(Processor):
         return sum(state.sent_to_recipient_since(key, since) for state in self._states.values())
 
     def _note_breach(self, entry: PendingAck, now: datetime) -> None:
+        if entry.answer is not None:
+            return  # a rating is thanked for, not acknowledged: no first-response SLA
         deadline = entry.message.received_at + self._settings.sla_for(entry.message.channel)
         if not entry.breach_recorded and now > deadline:
             entry.breach_recorded = True
@@ -393,7 +593,7 @@ class NotifierProcessor(Processor):
                 extra={
                     "channel": entry.message.channel.value,
                     "event_id": entry.message.event_id,
-                    "attempts": entry.attempts,
+                    "attempts": entry.retry.attempts,
                 },
             )
 
@@ -446,6 +646,10 @@ class NotifierProcessor(Processor):
             key=message.conversation_id,
             data=ack,
         )
+
+    async def close(self) -> None:
+        """Release what the processor holds open (the case-origin reader)."""
+        await self.updates.close()
 
     def _update_pending_gauge(self) -> None:
         PENDING_ACKS.set(sum(len(s.pending) for s in self._states.values()))

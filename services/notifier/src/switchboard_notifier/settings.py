@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from switchboard_common.events.models import Channel
@@ -31,7 +32,7 @@ class NotifierSettings(ConsumerServiceSettings):
     """How and when the notifier acknowledges."""
 
     model_config = SettingsConfigDict(
-        env_prefix="NOTIFIER_", extra="ignore", env_file=".env", env_nested_delimiter="__"
+        env_prefix="NOTIFIER_", extra="ignore", env_file=".env", env_nested_delimiter="__", populate_by_name=True
     )
 
     templates_path: Path | None = Field(default=None, description="Templates YAML; the packaged one if unset.")
@@ -68,6 +69,56 @@ class NotifierSettings(ConsumerServiceSettings):
     send_timeout: Duration = Field(default=timedelta(seconds=10), description="Upper bound on one channel send.")
     retry_initial: Duration = timedelta(seconds=1)
     retry_max: Duration = timedelta(minutes=5)
+    display_timezone: str = Field(
+        default="UTC", description="Time zone of the times shown to customers (an expected time), e.g. Asia/Shanghai."
+    )
+    origin_cache_size: int = Field(
+        default=10_000, ge=1, description="Case origins (the first message of a case) kept in memory for updates."
+    )
+    survey_window: Duration = Field(
+        default=timedelta(days=3),
+        description="How long a satisfaction request can be answered (its email links expire then).",
+    )
+    survey_answer_grace: Duration = Field(
+        default=timedelta(seconds=30),
+        description="How long a rating button's answer waits for its satisfaction request's record to be read "
+        "(written by another replica) before it counts as an answer to no request.",
+    )
+    rating_link_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RATING_LINK_SECRET", "NOTIFIER_RATING_LINK_SECRET"),
+        description="RATING_LINK_SECRET: signs email rating links; intake-email verifies them with the same secret. "
+        "Without it (or without EMAIL_PUBLIC_BASE_URL) email customers get no satisfaction request.",
+    )
+    rating_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("EMAIL_PUBLIC_BASE_URL", "NOTIFIER_RATING_BASE_URL"),
+        description="EMAIL_PUBLIC_BASE_URL: intake-email's public base URL; rating links are "
+        "<url>/v1/email/rating/<token>.",
+    )
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value == "UTC":
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> tzinfo:
+        # UTC needs no time-zone database (a slim image may have none).
+        return UTC if self.display_timezone == "UTC" else ZoneInfo(self.display_timezone)
+
+    @property
+    def rating_links(self) -> tuple[bytes, str] | None:
+        """The secret and base URL of email rating links, when both are set."""
+        if self.rating_link_secret is None or not self.rating_base_url:
+            return None
+        return self.rating_link_secret.get_secret_value().encode(), self.rating_base_url.rstrip("/")
 
     @field_validator("sla", mode="before")
     @classmethod

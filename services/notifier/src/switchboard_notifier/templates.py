@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,12 +19,36 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from switchboard_common.events.models import Channel, Language, MessageTopic
+from switchboard_common.events.models import CaseStatus, Channel, Language, MessageTopic
 
 PLACEHOLDERS = frozenset(
-    {"greeting", "customer_name", "case_reference", "department_name", "topic_phrase", "response_time"}
+    {
+        "greeting",
+        "customer_name",
+        "case_reference",
+        "department_name",
+        "topic_phrase",
+        "response_time",
+        "expected_time",
+    }
 )
 REQUIRED_TEXTS = ("greeting", "greeting_anonymous", "ack", "generic_ack")
+# Texts of department updates, replies and satisfaction requests: required in the default language,
+# which every other language falls back to.
+UPDATE_TEXTS = (
+    *(f"update_{status.value}" for status in CaseStatus),
+    "update_accepted_expected",
+    "reply",
+    "survey_text",
+    "survey_buttons",
+    "survey_links",
+    "survey_thanks",
+    "survey_choose",
+    *(f"rating_{score}" for score in range(1, 6)),
+    "datetime_format",
+)
+# Texts that are not templates with placeholders (a strftime format).
+NOT_FORMATTED = frozenset({"datetime_format"})
 
 
 class TemplateError(ValueError):
@@ -81,6 +105,17 @@ class AckContent:
     customer_name: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateContent:
+    """What a department's update or reply says; rendered into the customer's language."""
+
+    case_reference: str
+    department: str | None
+    customer_name: str | None = None
+    expected_at: datetime | None = None
+    message: str | None = None
+
+
 def _fields_of(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
@@ -88,8 +123,9 @@ def _fields_of(template: str) -> set[str]:
 class AckTemplates:
     """Loaded, validated templates."""
 
-    def __init__(self, document: TemplatesFile) -> None:
+    def __init__(self, document: TemplatesFile, zone: tzinfo = UTC) -> None:
         self._doc = document
+        self._zone = zone
         if document.default_language not in document.languages:
             raise TemplateError(f"default language {document.default_language} has no templates")
         for language, templates in document.languages.items():
@@ -99,18 +135,26 @@ class AckTemplates:
             variants = [templates.texts, *templates.channels.values()]
             for texts in variants:
                 for key, text in texts.items():
+                    if key in NOT_FORMATTED:
+                        continue
                     unknown = _fields_of(text) - PLACEHOLDERS - {"n"}
                     if unknown:
                         raise TemplateError(f"{language}.{key}: unknown placeholders {sorted(unknown)}")
 
+        default = document.languages[document.default_language].texts
+        missing = [key for key in UPDATE_TEXTS if key not in default]
+        if missing:
+            raise TemplateError(f"{document.default_language}: missing texts {missing}")
+
     @classmethod
-    def load(cls, path: Path | None = None) -> AckTemplates:
+    def load(cls, path: Path | None = None, zone: tzinfo = UTC) -> AckTemplates:
+        """The templates file (the packaged one when ``path`` is None); times are shown in ``zone``."""
         try:
             if path is None:
                 text = resources.files("switchboard_notifier.config").joinpath("templates.yaml").read_text("utf-8")
             else:
                 text = Path(path).read_text("utf-8")
-            return cls(TemplatesFile.model_validate(yaml.safe_load(text)))
+            return cls(TemplatesFile.model_validate(yaml.safe_load(text)), zone)
         except (OSError, yaml.YAMLError, ValueError) as exc:
             raise TemplateError(f"invalid templates {path or '(packaged)'}: {exc}") from exc
 
@@ -164,15 +208,46 @@ class AckTemplates:
     def render(self, key: str, language: Language, content: AckContent, channel: Channel | None = None) -> str:
         """Render text ``key`` (``ack``, ``generic_ack``, ...) for ``content`` in ``language``."""
         templates = self._doc.languages[language]
-        name = (content.customer_name or "").strip()
-        greeting_key = "greeting" if name else "greeting_anonymous"
         values = {
-            "customer_name": name,
             "case_reference": content.case_reference,
             "department_name": self.department_name(language, content.department),
             "topic_phrase": templates.topics.get(content.topic, "") if content.topic else "",
             "response_time": self.response_time(language, content.response_time),
+            "expected_time": "",
         }
+        return self._fill(key, language, channel, content.customer_name, values)
+
+    def render_update(
+        self, key: str, language: Language, content: UpdateContent, channel: Channel | None = None
+    ) -> str:
+        """Render an update, reply or survey text ``key``; the department's own message follows it verbatim
+        (its line breaks kept), after a blank line."""
+        values = {
+            "case_reference": content.case_reference,
+            "department_name": self.department_name(language, content.department),
+            "topic_phrase": "",
+            "response_time": "",
+            "expected_time": self.expected_time(language, content.expected_at),
+        }
+        text = self._fill(key, language, channel, content.customer_name, values)
+        message = (content.message or "").strip()
+        return f"{text}\n\n{message}" if message else text
+
+    def rating_labels(self, language: Language, channel: Channel | None = None) -> list[str]:
+        """The five scores' labels, 1 to 5."""
+        return [self.text(language, f"rating_{score}", channel) for score in range(1, 6)]
+
+    def expected_time(self, language: Language, when: datetime | None) -> str:
+        if when is None:
+            return ""
+        return when.astimezone(self._zone).strftime(self.text(language, "datetime_format"))
+
+    def _fill(
+        self, key: str, language: Language, channel: Channel | None, customer_name: str | None, values: dict[str, str]
+    ) -> str:
+        name = (customer_name or "").strip()
+        greeting_key = "greeting" if name else "greeting_anonymous"
+        values = {**values, "customer_name": name}
         values["greeting"] = self.text(language, greeting_key, channel).format_map(values)
         return tidy(self.text(language, key, channel).format_map(values))
 

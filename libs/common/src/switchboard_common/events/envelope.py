@@ -43,12 +43,18 @@ class EventSpec(Generic[M]):
 
 @dataclass(frozen=True, slots=True)
 class OutgoingRecord:
-    """A record ready for the producer."""
+    """A record ready for the producer.
+
+    ``partition``: the partition to write to, where it must be a given one (a record that answers a
+    consumed record on the co-partitioned topic, whatever partitioner its producer used); None lets
+    the key decide.
+    """
 
     topic: str
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    partition: int | None = None
 
 
 @dataclass(slots=True)

@@ -10,7 +10,16 @@ from switchboard_notifier.channels.base import (
     DeliveryFailed,
     DeliveryRetryable,
     Notification,
+    NotificationAction,
     SenderRegistry,
 )
 
-__all__ = ["ChannelSender", "Delivery", "DeliveryFailed", "DeliveryRetryable", "Notification", "SenderRegistry"]
+__all__ = [
+    "ChannelSender",
+    "Delivery",
+    "DeliveryFailed",
+    "DeliveryRetryable",
+    "Notification",
+    "NotificationAction",
+    "SenderRegistry",
+]

@@ -11,8 +11,25 @@ from switchboard_common.events.models import AckKind, Channel, IntakeMessage, La
 
 
 @dataclass(frozen=True, slots=True)
+class NotificationAction:
+    """A choice offered with a notification (a satisfaction request's scores).
+
+    ``value`` is what a button sends back (``sb-rating:<case>:<n>``); ``url`` is set instead where the
+    channel answers by link (email: a signed rating link).
+    """
+
+    label: str
+    value: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Notification:
-    """One message for one customer, rendered and ready for a channel."""
+    """One message for one customer, rendered and ready for a channel.
+
+    ``actions``: buttons (or links) to show with the text, on channels that have them; a sender of a
+    channel without buttons never gets any (the text then says how to answer).
+    """
 
     notification_id: str
     kind: AckKind
@@ -23,6 +40,9 @@ class Notification:
     text: str
     subject: str | None = None
     html: str | None = None
+    actions: tuple[NotificationAction, ...] = ()
+    action_prompt: str | None = None
+    """The label of the control that opens the choices, where a channel needs one (WhatsApp's list button)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -20,7 +21,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
 
 from switchboard_common.email_marks import NOTIFICATION_HEADER, notification_message_id
-from switchboard_notifier.channels.base import Notification
+from switchboard_notifier.channels.base import Notification, NotificationAction
 
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw|回复|回覆|答复|答覆)\s*[:：]", re.IGNORECASE)
 _UNSAFE_HEADER_TEXT = re.compile(r"[\x00-\x1f\x7f]+")
@@ -42,10 +43,15 @@ def reply_subject(original: str | None, case_reference: str | None, fallback: st
     return subject[:900] or (case_reference or "")
 
 
-def html_body(text: str, language: str) -> str:
-    """The same text as a small, escaped HTML document."""
+def html_body(text: str, language: str, links: Sequence[NotificationAction] = ()) -> str:
+    """The same text as a small, escaped HTML document; ``links`` (a rating's scores) as a row of links."""
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
     body = "\n".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+    if links:
+        anchors = " &nbsp; ".join(
+            f'<a href="{html.escape(link.url or "", quote=True)}">{html.escape(link.label)}</a>' for link in links
+        )
+        body += f"\n<p>{anchors}</p>"
     return (
         f'<!DOCTYPE html>\n<html lang="{html.escape(language, quote=True)}">\n'
         '<head><meta charset="utf-8"></head>\n'
@@ -92,9 +98,15 @@ def build_reply(
     email[NOTIFICATION_HEADER] = notification.notification_id
     if notification.case_reference:
         email["X-Switchboard-Case"] = notification.case_reference
-    email.set_content(notification.text + "\n", charset="utf-8")
+    links = [action for action in notification.actions if action.url]
+    plain = notification.text
+    if links:
+        plain += "\n\n" + "\n".join(f"{link.label}: {link.url}" for link in links)
+    email.set_content(plain + "\n", charset="utf-8")
     email.add_alternative(
-        notification.html or html_body(notification.text, notification.language.value), subtype="html", charset="utf-8"
+        notification.html or html_body(notification.text, notification.language.value, links),
+        subtype="html",
+        charset="utf-8",
     )
     email["Content-Language"] = notification.language.value  # after the parts: they take Content-* headers along
     return email

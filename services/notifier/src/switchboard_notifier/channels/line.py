@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,28 @@ def reply_token_usable(metadata: dict[str, str], now_ms: float, max_age_seconds:
     return token if now_ms - int(issued) <= max_age_seconds * 1000 else None
 
 
+def line_text_message(notification: Notification) -> dict[str, Any]:
+    """A text message; choices as quick-reply postback buttons (a tap comes back as a ``postback`` event
+    carrying the choice's value, and shows the label in the chat)."""
+    message: dict[str, Any] = {"type": "text", "text": notification.text[:MAX_TEXT]}
+    if notification.actions:
+        message["quickReply"] = {
+            "items": [
+                {
+                    "type": "action",
+                    "action": {
+                        "type": "postback",
+                        "label": action.label[:20],
+                        "data": action.value[:300],
+                        "displayText": action.label[:300],
+                    },
+                }
+                for action in notification.actions[:13]
+            ]
+        }
+    return message
+
+
 class LineSender:
     """Sends text acknowledgements to LINE users, groups and rooms."""
 
@@ -77,7 +100,7 @@ class LineSender:
 
     async def deliver(self, notification: Notification) -> Delivery:
         target = notification.message.reply_to
-        messages = [{"type": "text", "text": notification.text[:MAX_TEXT]}]
+        messages = [line_text_message(notification)]
         token = reply_token_usable(target.metadata, self._clock() * 1000, self._settings.reply_token_max_age_seconds)
         if token is not None:
             try:

@@ -6,6 +6,7 @@ is the Graph API's versioned base URL. The token travels in the Authorization he
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -14,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
-from switchboard_notifier.channels.base import Delivery, Notification
+from switchboard_notifier.channels.base import Delivery, Notification, NotificationAction
 from switchboard_notifier.channels.graph_api import graph_failure
 from switchboard_notifier.channels.http_delivery import ProviderApi
 from switchboard_notifier.channels.whatsapp import GRAPH_BASE_URL
@@ -43,9 +44,16 @@ def from_settings(settings: NotifierSettings) -> MessengerSender | None:
     return MessengerSender(channel) if channel is not None else None
 
 
-def messenger_text_message(psid: str, text: str) -> dict[str, Any]:
-    """The Send API body of a text answering a message the person sent (messaging type RESPONSE)."""
-    return {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": text[:MAX_TEXT_CHARS]}}
+def messenger_text_message(psid: str, text: str, actions: Sequence[NotificationAction] = ()) -> dict[str, Any]:
+    """The Send API body of a text answering a message the person sent (messaging type RESPONSE); choices
+    as quick replies (a tap comes back as a message with ``quick_reply.payload``)."""
+    message: dict[str, Any] = {"text": text[:MAX_TEXT_CHARS]}
+    if actions:
+        message["quick_replies"] = [
+            {"content_type": "text", "title": action.label[:20], "payload": action.value[:1000]}
+            for action in actions[:13]
+        ]
+    return {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": message}
 
 
 class MessengerSender:
@@ -69,7 +77,7 @@ class MessengerSender:
         await self._api.close()
 
     async def deliver(self, notification: Notification) -> Delivery:
-        body = messenger_text_message(notification.message.reply_to.address, notification.text)
+        body = messenger_text_message(notification.message.reply_to.address, notification.text, notification.actions)
         answer = await self._api.send("me/messages", json=body, classify=partial(graph_failure, "messenger"))
         message_id = answer.body.get("message_id") if isinstance(answer.body, dict) else None
         return Delivery(provider_id=message_id if isinstance(message_id, str) else None)

@@ -9,6 +9,7 @@ loop schedules the retry, so one slow channel never holds the others.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import aiohttp
 from pydantic import Field, SecretStr
@@ -42,6 +43,26 @@ def from_settings(settings: NotifierSettings) -> SlackSender | None:
     """A Slack sender when ``SLACK_BOT_TOKEN`` is set."""
     channel = optional_settings(SlackSenderSettings, "slack")
     return SlackSender(channel) if channel is not None else None
+
+
+def slack_blocks(notification: Notification) -> list[dict[str, Any]] | None:
+    """Block Kit for a notification with choices: the text, then one button per choice (their values come
+    back through the interactivity endpoint as ``block_actions``); None for a plain text message."""
+    if not notification.actions:
+        return None
+    buttons = [
+        {
+            "type": "button",
+            "action_id": f"sb_action_{index}",
+            "text": {"type": "plain_text", "text": action.label[:75], "emoji": True},
+            "value": action.value,
+        }
+        for index, action in enumerate(notification.actions[:25], start=1)
+    ]
+    return [
+        {"type": "section", "text": {"type": "plain_text", "text": notification.text[:3000], "emoji": True}},
+        {"type": "actions", "block_id": f"sb_{notification.notification_id}"[:255], "elements": buttons},
+    ]
 
 
 def slack_escape(text: str) -> str:
@@ -84,6 +105,7 @@ class SlackSender:
                 channel=target.address,
                 thread_ts=target.thread,
                 text=slack_escape(notification.text),
+                blocks=slack_blocks(notification),
                 unfurl_links=False,
                 unfurl_media=False,
             )

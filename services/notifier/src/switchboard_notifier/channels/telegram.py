@@ -9,6 +9,7 @@ reasons never include them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field, SecretStr
@@ -16,7 +17,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
-from switchboard_notifier.channels.base import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.channels.base import (
+    Delivery,
+    DeliveryFailed,
+    DeliveryRetryable,
+    Notification,
+    NotificationAction,
+)
 from switchboard_notifier.channels.http_delivery import ProviderApi
 from switchboard_notifier.channels.provider_answer import ProviderAnswer, status_failure
 from switchboard_notifier.settings import NotifierSettings
@@ -40,9 +47,20 @@ def from_settings(settings: NotifierSettings) -> TelegramSender | None:
     return TelegramSender(channel) if channel is not None else None
 
 
-def telegram_send_message(chat_id: str, text: str, reply_to: str | None, thread_id: str | None) -> dict[str, Any]:
-    """The ``sendMessage`` body: plain text (no parse mode), replying to the customer's message if it still exists."""
+def telegram_send_message(
+    chat_id: str,
+    text: str,
+    reply_to: str | None,
+    thread_id: str | None,
+    actions: Sequence[NotificationAction] = (),
+) -> dict[str, Any]:
+    """The ``sendMessage`` body: plain text (no parse mode), replying to the customer's message if it still
+    exists; choices as an inline keyboard in one row (a press comes back as a ``callback_query``)."""
     body: dict[str, Any] = {"chat_id": _number_or_text(chat_id), "text": text[:MAX_TEXT_CHARS]}
+    if actions:
+        body["reply_markup"] = {
+            "inline_keyboard": [[{"text": a.label, "callback_data": a.value[:64]} for a in actions]]
+        }
     if reply_to and reply_to.lstrip("-").isdigit():
         body["reply_parameters"] = {"message_id": int(reply_to), "allow_sending_without_reply": True}
     if thread_id and thread_id.isdigit():
@@ -90,7 +108,11 @@ class TelegramSender:
     async def deliver(self, notification: Notification) -> Delivery:
         target = notification.message.reply_to
         body = telegram_send_message(
-            target.address, notification.text, target.thread, target.metadata.get("message_thread_id")
+            target.address,
+            notification.text,
+            target.thread,
+            target.metadata.get("message_thread_id"),
+            notification.actions,
         )
         answer = await self._api.send("sendMessage", json=body, classify=telegram_failure)
         result = answer.body.get("result") if isinstance(answer.body, dict) else None

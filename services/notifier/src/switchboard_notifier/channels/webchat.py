@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from switchboard_common.events import CHAT_OUTBOUND, encode_event
-from switchboard_common.events.models import Channel, ChatOutbound
+from switchboard_common.events.models import Channel, ChatAction, ChatOutbound
 from switchboard_common.topics import CHAT_OUTBOUND as CHAT_OUTBOUND_TOPIC
 from switchboard_common.topics import TopicNames
 from switchboard_notifier.channels.base import Delivery, Notification
@@ -48,6 +48,7 @@ class WebChatSender:
             department=notification.department,
             language=notification.language,
             sent_at=datetime.now(UTC),
+            actions=[ChatAction(label=action.label, value=action.value) for action in notification.actions],
         )
         record = encode_event(
             CHAT_OUTBOUND,

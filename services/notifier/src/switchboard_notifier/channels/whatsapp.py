@@ -7,6 +7,7 @@ when the message names none. ``META_GRAPH_BASE_URL`` is the Graph API's versione
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -15,13 +16,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.channel_settings import optional_settings
 from switchboard_common.events.models import Channel
-from switchboard_notifier.channels.base import Delivery, DeliveryFailed, Notification
+from switchboard_notifier.channels.base import Delivery, DeliveryFailed, Notification, NotificationAction
 from switchboard_notifier.channels.graph_api import graph_failure
 from switchboard_notifier.channels.http_delivery import ProviderApi
 from switchboard_notifier.settings import NotifierSettings
 
 GRAPH_BASE_URL = "https://graph.facebook.com/v21.0"
 MAX_TEXT_CHARS = 4096
+MAX_INTERACTIVE_BODY_CHARS = 1024
 
 
 class WhatsAppSenderSettings(BaseSettings):
@@ -61,6 +63,33 @@ def whatsapp_text_message(to: str, text: str, reply_to_message_id: str | None) -
     return body
 
 
+def whatsapp_list_message(
+    to: str, text: str, reply_to_message_id: str | None, actions: Sequence[NotificationAction], button: str
+) -> dict[str, Any]:
+    """The ``/messages`` body of an interactive list: the text, and a button (``button``) that opens the
+    choices (reply buttons allow three, a satisfaction request needs five). The customer's choice comes
+    back as an ``interactive.list_reply`` whose id is the choice's value."""
+    body: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "interactive",
+        "interactive": {
+            "type": "list",
+            "body": {"text": text[:MAX_INTERACTIVE_BODY_CHARS]},
+            "action": {
+                "button": button[:20],
+                "sections": [
+                    {"rows": [{"id": action.value[:200], "title": action.label[:24]} for action in actions[:10]]}
+                ],
+            },
+        },
+    }
+    if reply_to_message_id:
+        body["context"] = {"message_id": reply_to_message_id}
+    return body
+
+
 class WhatsAppSender:
     """Sends notifications with the Cloud API's ``POST /{phone-number-id}/messages``."""
 
@@ -86,7 +115,16 @@ class WhatsAppSender:
         sender = target.account or self._settings.phone_number_id
         if not sender:
             raise DeliveryFailed("whatsapp: no business phone-number id to send from")
-        body = whatsapp_text_message(target.address, notification.text, target.thread)
+        if notification.actions:
+            body = whatsapp_list_message(
+                target.address,
+                notification.text,
+                target.thread,
+                notification.actions,
+                notification.action_prompt or "Choose",
+            )
+        else:
+            body = whatsapp_text_message(target.address, notification.text, target.thread)
         answer = await self._api.send(f"{sender}/messages", json=body, classify=partial(graph_failure, "whatsapp"))
         messages = answer.body.get("messages") if isinstance(answer.body, dict) else None
         message_id = messages[0].get("id") if isinstance(messages, list) and messages else None

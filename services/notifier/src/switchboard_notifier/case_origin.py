@@ -1,0 +1,161 @@
+"""Where a case came from: the customer message at the intake position its case reference encodes.
+
+A case reference is the position (partition, offset) of the case's first message in
+intake.messages.v1, so a department's update needs no lookup table: the notifier reads that one
+record, which holds the customer's channel, reply target, thread, conversation and language. Origins
+are kept in a small LRU cache (a case gets several updates).
+
+Outcomes: the message; None when the position is older than the topic's retention (the record is
+gone: the update is recorded as not deliverable, with that reason); :class:`UnknownCase` when no
+message ever sat there (a mistyped or forged reference: the update is dead-lettered). Kafka being
+unreachable raises its own errors, which the consume loop treats as transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from switchboard_common.case_reference import IntakePosition
+from switchboard_common.events import MESSAGE_RECEIVED, InvalidMessage, decode_event
+from switchboard_common.events.models import IntakeMessage
+from switchboard_common.partition_reader import to_consumed
+from switchboard_common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+class UnknownCase(Exception):
+    """No customer message ever sat at the position a case reference encodes."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class OriginLookup(Protocol):
+    async def find(self, position: IntakePosition) -> IntakeMessage | None: ...
+
+    async def close(self) -> None: ...
+
+
+class LruCache:
+    """Positions to messages, the least recently used dropped beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[IntakePosition, IntakeMessage] = OrderedDict()
+
+    def get(self, position: IntakePosition) -> IntakeMessage | None:
+        found = self._items.get(position)
+        if found is not None:
+            self._items.move_to_end(position)
+        return found
+
+    def put(self, position: IntakePosition, message: IntakeMessage) -> None:
+        self._items[position] = message
+        self._items.move_to_end(position)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class CaseOrigins:
+    """Reads single records of intake.messages.v1 with one long-lived consumer (no group), behind a cache."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str, *, cache_size: int, timeout_s: float = 10.0) -> None:
+        self._kafka = kafka
+        self._topic = topic
+        self._timeout = timeout_s
+        self._cache = LruCache(cache_size)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()
+        self.reads = 0
+
+    async def find(self, position: IntakePosition) -> IntakeMessage | None:
+        cached = self._cache.get(position)
+        if cached is not None:
+            return cached
+        async with self._lock:
+            cached = self._cache.get(position)
+            if cached is not None:
+                return cached
+            message = await self._read(position)
+        if message is not None:
+            self._cache.put(position, message)
+        return message
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()
+
+    async def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                client_id=f"{self._kafka.client_id}-case-origins",
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+                auto_offset_reset="none",
+                **self._kafka.client_kwargs(),
+            )
+            await asyncio.wait_for(consumer.start(), self._timeout)
+            self._consumer = consumer
+        return self._consumer
+
+    async def _read(self, position: IntakePosition) -> IntakeMessage | None:
+        try:
+            consumer = await self._started()
+            async with asyncio.timeout(self._timeout):
+                partitions = consumer.partitions_for_topic(self._topic)
+                if not partitions:
+                    await consumer._client.force_metadata_update()
+                    partitions = consumer.partitions_for_topic(self._topic)
+                if not partitions:
+                    raise TimeoutError(f"no metadata for {self._topic}")
+                if position.partition not in partitions:
+                    raise UnknownCase(
+                        f"case reference names intake partition {position.partition}; the topic has {len(partitions)}"
+                    )
+                tp = TopicPartition(self._topic, position.partition)
+                consumer.assign([tp])
+                begin = (await consumer.beginning_offsets([tp]))[tp]
+                end = (await consumer.end_offsets([tp]))[tp]
+                if position.offset >= end:
+                    raise UnknownCase(f"no message at intake position {position.partition}:{position.offset}")
+                if position.offset < begin:
+                    return None
+                consumer.seek(tp, position.offset)
+                while True:
+                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=1)
+                    raws = batch.get(tp, [])
+                    if raws:
+                        break
+                    if await consumer.position(tp) >= end:  # only markers and aborted writes from there on
+                        raise UnknownCase(f"intake position {position.partition}:{position.offset} holds no message")
+            self.reads += 1
+        except (UnknownCase, TimeoutError):
+            raise
+        except Exception:
+            # A consumer that failed mid-read is replaced on the next lookup.
+            await self.close()
+            raise
+        record = to_consumed(raws[0])
+        if record.offset != position.offset:
+            raise UnknownCase(
+                f"intake position {position.partition}:{position.offset} holds no committed message "
+                "(a transaction marker or an aborted write)"
+            )
+        try:
+            message: IntakeMessage = decode_event(record, [MESSAGE_RECEIVED]).data
+        except InvalidMessage as exc:
+            raise UnknownCase(
+                f"the record at the case's intake position is not a customer message: {exc.reason}"
+            ) from None
+        return message
