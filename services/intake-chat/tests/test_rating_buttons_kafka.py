@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -48,6 +49,8 @@ from switchboard_devenv.chat_payloads import (
     whatsapp_interactive_reply,
     whatsapp_text,
 )
+from switchboard_devenv.chat_sim import load_secrets
+from switchboard_devenv.chat_sim import main as chat_sim_main
 from switchboard_devenv.kafka_testing import decode_all, publish, read_topic
 from switchboard_devenv.line_standin import line_signature, postback_event, text_event, webhook_body
 from switchboard_intake_chat.app import create_app
@@ -347,3 +350,48 @@ async def test_the_chat_page_socket_receives_a_satisfaction_request_with_its_but
     [answer] = events
     assert answer.conversation_id == conversation and answer.satisfaction is not None
     assert (answer.satisfaction.score, answer.satisfaction.via) == (3, "button")
+
+
+async def test_the_chat_simulator_presses_a_rating_button_on_each_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kafka_settings: KafkaSettings, kafka_topics: TopicNames
+):
+    for name, value in load_secrets(tmp_path, create=True).items():
+        monkeypatch.setenv(name, value)
+    settings = IntakeChatSettings(
+        kafka=kafka_settings, webchat=WebChatSettings(session_secret=SecretStr("s")), wechat=None, wecom=None
+    )
+    thread = f"{time.time() - 60:.6f}"
+    runs = [
+        ["slack", "hello", "--thread", thread],
+        ["slack", "--rate", "4", "--case", CASE.lower(), "--thread", thread],
+        ["whatsapp", "hello"],
+        ["whatsapp", "--rate", "3", "--case", CASE, "--list"],
+        ["messenger", "hello"],
+        ["messenger", "--rate", "2", "--case", CASE, "--postback"],
+        ["telegram", "hello"],
+        ["telegram", "--rate", "5", "--case", CASE],
+        ["line", "hello"],
+        ["line", "--rate", "1", "--case", CASE],
+    ]
+    async with running_app(create_app(settings)) as url:
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                if (await client.get(f"{url}/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+        common = ["--url", url, "--data", str(tmp_path)]
+        statuses = [await asyncio.to_thread(chat_sim_main, [*run, *common]) for run in runs]
+        with pytest.raises(SystemExit, match="no buttons"):
+            await asyncio.to_thread(chat_sim_main, ["wechat", "--rate", "4", "--case", CASE, *common])
+        with pytest.raises(SystemExit, match="check symbol"):
+            await asyncio.to_thread(chat_sim_main, ["telegram", "--rate", "4", "--case", "SB-AAA-AAA-AAA", *common])
+    assert statuses == [0] * len(runs)
+    events, _ = await intake(kafka_settings, kafka_topics, expect=len(runs))
+    scores = {"slack": 4, "whatsapp": 3, "messenger": 2, "telegram": 5, "line": 1}
+    assert sorted(e.channel.value for e in events) == sorted([*scores, *scores])
+    for channel, score in scores.items():  # in order within a conversation (one partition)
+        message, answer = (e for e in events if e.channel.value == channel)
+        assert message.kind is MessageKind.MESSAGE and answer.kind is MessageKind.SATISFACTION_RESPONSE
+        assert answer.conversation_id == message.conversation_id
+        assert answer.satisfaction is not None
+        assert (answer.satisfaction.case_reference, answer.satisfaction.score) == (CASE, score)
