@@ -98,7 +98,7 @@ intakeEmail:
   command: switchboard-intake-email
   public: true
   partitioned: false
-  credentials: [EMAIL_INBOUND_TOKEN]
+  credentials: [EMAIL_INBOUND_TOKEN, SATISFACTION_LINK_SECRET]
   required: []
   documents: {mailboxes: EMAIL_MAILBOXES_FILE}
 intakePhone:
