@@ -39,7 +39,7 @@ SECRET_VARIABLES = {
     "TELEGRAM_SECRET_TOKEN", "WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECOM_TOKEN", "WECOM_ENCODING_AES_KEY",
     "LINE_CHANNEL_SECRET", "EMAIL_INBOUND_TOKEN", "TWILIO_AUTH_TOKEN", "PBX_WEBHOOK_SECRET", "SMTP_PASSWORD",
     "SLACK_BOT_TOKEN", "WHATSAPP_ACCESS_TOKEN", "MESSENGER_PAGE_ACCESS_TOKEN", "TELEGRAM_BOT_TOKEN",
-    "WECHAT_APP_SECRET", "WECOM_SECRET", "LINE_CHANNEL_ACCESS_TOKEN", "RATING_LINK_SECRET",
+    "WECHAT_APP_SECRET", "WECOM_SECRET", "LINE_CHANNEL_ACCESS_TOKEN", "SATISFACTION_LINK_SECRET",
 }  # fmt: skip
 
 
@@ -291,11 +291,12 @@ def test_each_service_reads_only_its_own_credentials(chart):
     assert secrets["intake-email"] == {
         "KAFKA_SASL_PASSWORD",
         "EMAIL_INBOUND_TOKEN",
+        "SATISFACTION_LINK_SECRET",
         "IMAP_PASSWORD_SUPPORT",
         "IMAP_PASSWORD_SALES",
     }
     assert "TWILIO_AUTH_TOKEN" in secrets["intake-phone"] and "TWILIO_AUTH_TOKEN" in secrets["notifier"]
-    assert "RATING_LINK_SECRET" in secrets["notifier"]
+    assert "SATISFACTION_LINK_SECRET" in secrets["notifier"]
 
 
 def test_an_existing_secret_is_referenced_instead_of_a_created_one(chart):

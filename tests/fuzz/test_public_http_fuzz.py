@@ -73,7 +73,9 @@ def test_every_channel_is_in_the_schema(public_api):
     paths = {operation.path for operation in (r.ok() for r in public_api.get_all_operations())}
     for path in (
         "/v1/webchat/messages",
+        "/v1/webchat/actions",
         "/v1/slack/events",
+        "/v1/slack/interactivity",
         "/v1/whatsapp/webhook",
         "/v1/telegram/webhook",
         "/v1/wechat/callback",

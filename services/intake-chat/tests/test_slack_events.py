@@ -108,16 +108,18 @@ def test_url_verification_is_answered_with_its_challenge():
     )
 
 
-def test_interactivity_and_slash_command_forms_are_parsed_and_recorded_as_unknown():
+def test_interactivity_and_slash_command_forms_are_parsed_and_recorded_not_published():
     interactive = parse_slack_body(
         b"payload=%7B%22type%22%3A%22block_actions%22%7D", "application/x-www-form-urlencoded"
     )
     command = parse_slack_body(b"command=%2Fsupport&text=help", "application/x-www-form-urlencoded")
     assert interactive == {"type": "block_actions"}
     assert isinstance(command, dict) and command["type"] == "slash_command"
-    for payload in (interactive, command):
-        [outcome] = normalise(payload)
-        assert isinstance(outcome, Ignored) and outcome.reason is IgnoreReason.UNKNOWN_TYPE
+    [pressed_nothing] = normalise(interactive)
+    assert isinstance(pressed_nothing, Ignored) and pressed_nothing.reason is IgnoreReason.INCOMPLETE
+    [slash] = normalise(command)
+    assert isinstance(slash, Ignored) and slash.reason is IgnoreReason.NOT_CUSTOMER_CONTENT
+    assert slash.kind == "slash_command"
 
 
 def test_a_body_that_is_not_json_is_malformed():

@@ -111,7 +111,7 @@ async def rig(kafka_settings: KafkaSettings, kafka_topics: TopicNames, smtp_sink
             "SMTP_PORT": str(smtp_sink.port),
             "SMTP_TLS_MODE": "none",
             "SMTP_FROM": "Shop Support <support@shop.example>",
-            "RATING_LINK_SECRET": RATING_SECRET,
+            "SATISFACTION_LINK_SECRET": RATING_SECRET,
             "EMAIL_PUBLIC_BASE_URL": EMAIL_URL,
             "NOTIFIER_SURVEY_ANSWER_GRACE": "5s",
             **CREDENTIALS,

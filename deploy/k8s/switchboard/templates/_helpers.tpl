@@ -98,7 +98,7 @@ intakeEmail:
   command: switchboard-intake-email
   public: true
   partitioned: false
-  credentials: [EMAIL_INBOUND_TOKEN]
+  credentials: [EMAIL_INBOUND_TOKEN, SATISFACTION_LINK_SECRET]
   required: []
   documents: {mailboxes: EMAIL_MAILBOXES_FILE}
 intakePhone:
@@ -130,7 +130,7 @@ notifier:
   command: switchboard-notifier
   public: false
   partitioned: true
-  credentials: [SMTP_PASSWORD, TWILIO_AUTH_TOKEN, SLACK_BOT_TOKEN, WHATSAPP_ACCESS_TOKEN, MESSENGER_PAGE_ACCESS_TOKEN, TELEGRAM_BOT_TOKEN, WECHAT_APP_SECRET, WECOM_SECRET, LINE_CHANNEL_ACCESS_TOKEN, RATING_LINK_SECRET]
+  credentials: [SMTP_PASSWORD, TWILIO_AUTH_TOKEN, SLACK_BOT_TOKEN, WHATSAPP_ACCESS_TOKEN, MESSENGER_PAGE_ACCESS_TOKEN, TELEGRAM_BOT_TOKEN, WECHAT_APP_SECRET, WECOM_SECRET, LINE_CHANNEL_ACCESS_TOKEN, SATISFACTION_LINK_SECRET]
   required: []
   documents: {ackTemplates: NOTIFIER_TEMPLATES_PATH}
 {{- end -}}

@@ -14,6 +14,17 @@ WeChat encrypts) it the way the provider does, and posts it to the running gatew
     switchboard-chat-sim wecom "I was charged twice for order A123-4567"
     switchboard-chat-sim line "我的包裹還沒到，請幫忙查詢"
 
+A customer answers a satisfaction request by pressing one of its rating buttons with ``--rate``:
+
+    switchboard-chat-sim telegram --rate 5 --case SB-78T-JAF-TKG
+    switchboard-chat-sim slack --rate 4 --case SB-78T-JAF-TKG --thread 1700000000.000100
+    switchboard-chat-sim whatsapp --rate 3 --case SB-78T-JAF-TKG --list   # a list row, not a reply button
+
+The press is posted as the provider reports it (Slack interactivity, Telegram callback query, LINE
+postback, WhatsApp interactive reply, Messenger quick reply or ``--postback``), carrying the value the
+notifier's buttons carry; use the same ``--from`` (and for Slack the ``--thread``) as the messages.
+WeChat and WeCom have no buttons: the customer types the digit (``switchboard-chat-sim wechat 4``).
+
 A provider whose credentials are already set in the environment (``SLACK_SIGNING_SECRET``,
 ``WECHAT_TOKEN``, ...) is left to that configuration: the runner sets none of its simulated variables,
 so it can be pointed at a real provider.
@@ -34,16 +45,24 @@ from pathlib import Path
 
 import httpx
 
+from switchboard_common.case_reference import InvalidCaseReference, normalise_case_reference
+from switchboard_common.satisfaction import rating_payload
 from switchboard_devenv.chat_payloads import (
+    messenger_postback,
+    messenger_quick_reply,
     messenger_text,
     meta_request,
+    slack_block_actions,
+    slack_interaction_request,
     slack_message_event,
     slack_request,
+    telegram_callback_query_update,
     telegram_request,
     telegram_text_update,
+    whatsapp_interactive_reply,
     whatsapp_text,
 )
-from switchboard_devenv.line_standin import LineApiState, line_signature, text_event, webhook_body
+from switchboard_devenv.line_standin import LineApiState, line_signature, postback_event, text_event, webhook_body
 from switchboard_devenv.provider_standins import ProviderStandIns, base_urls
 from switchboard_devenv.standin_log import ProviderCall
 from switchboard_devenv.twilio_api import TwilioApiState
@@ -161,6 +180,7 @@ class SimulatedChannels:
             f'      e.g. {sim} slack "I was charged twice for order A123-4567"\n'
             f'           {sim} wechat "我的快递三天没更新了，单号SF1234567890123"\n'
             f'           {sim} line "我的包裹還沒到，請幫忙查詢"\n'
+            f"  Press a rating button:         {sim} <provider> --rate 1-5 --case <case reference>\n"
         )
 
     @staticmethod
@@ -182,7 +202,9 @@ class WebhookRequest:
 def build_request(
     args: argparse.Namespace, keys: dict[str, str], standins: str | None, client: httpx.Client
 ) -> WebhookRequest:
-    """The provider's webhook request for the command line's message."""
+    """The provider's webhook request for the command line's message (or rating button press)."""
+    if args.rate is not None:
+        return build_press(args, keys, standins, client)
     now = time.time()
     if args.provider == "slack":
         payload = slack_message_event(
@@ -252,13 +274,90 @@ def build_request(
     return WebhookRequest("/v1/line/webhook", body, {"X-Line-Signature": signature, "Content-Type": "application/json"})
 
 
+DEFAULT_SENDERS = {
+    "slack": "U0CUSTOMER1",
+    "whatsapp": "8613800138000",
+    "messenger": "6000000000000001",
+    "telegram": "700000001",
+    "line": "Udemocustomer",
+}
+
+
+def build_press(
+    args: argparse.Namespace, keys: dict[str, str], standins: str | None, client: httpx.Client
+) -> WebhookRequest:
+    """The provider's report of a rating button pressed: the value every rating button carries."""
+    if args.provider in ("wechat", "wecom"):
+        raise SystemExit(f"{args.provider} has no buttons: the customer types the digit, e.g. `{args.provider} 4`")
+    if not args.case:
+        raise SystemExit("--rate needs --case: the case reference of the satisfaction request")
+    try:
+        case = normalise_case_reference(args.case)
+    except InvalidCaseReference as exc:
+        raise SystemExit(f"--case: {exc}") from None
+    value = rating_payload(case, args.rate)
+    label = "★" * args.rate
+    sender = args.sender or DEFAULT_SENDERS[args.provider]
+    now = time.time()
+    if args.provider == "slack":
+        if not args.thread:
+            raise SystemExit("slack --rate needs --thread: the ts of the customer's thread the request was posted in")
+        payload = slack_block_actions(
+            team=SLACK_TEAM,
+            channel=args.channel or SLACK_CHANNEL,
+            user=sender,
+            value=value,
+            message_ts=f"{now:.6f}",
+            thread_ts=args.thread,
+            label=label,
+        )
+        return WebhookRequest(
+            "/v1/slack/interactivity", *slack_interaction_request(keys["SLACK_SIGNING_SECRET"], payload)
+        )
+    if args.provider == "whatsapp":
+        payload = whatsapp_interactive_reply(
+            phone_number_id=WHATSAPP_NUMBER_ID,
+            wa_id=sender,
+            reply_id=value,
+            title=label,
+            message_id=f"wamid.{uuid.uuid4().hex}",
+            kind="list_reply" if args.list else "button_reply",
+            name=args.name or "Alex Chan",
+        )
+        return WebhookRequest("/v1/whatsapp/webhook", *meta_request(keys["META_APP_SECRET"], payload))
+    if args.provider == "messenger":
+        if args.postback:
+            payload = messenger_postback(page_id=MESSENGER_PAGE, psid=sender, title=label, payload=value)
+        else:
+            payload = messenger_quick_reply(
+                page_id=MESSENGER_PAGE, psid=sender, mid=f"m_{uuid.uuid4().hex}", text=label, payload=value
+            )
+        return WebhookRequest("/v1/messenger/webhook", *meta_request(keys["META_APP_SECRET"], payload))
+    if args.provider == "telegram":
+        chat = int(sender) if sender.lstrip("-").isdigit() else 700000001
+        update = telegram_callback_query_update(
+            update_id=int(now * 10) % 2_000_000_000,
+            query_id=uuid.uuid4().hex[:18],
+            chat_id=chat,
+            message_id=int(now) % 1_000_000,
+            data=value,
+            first_name=args.name or "Alex",
+            language_code=args.language,
+        )
+        return WebhookRequest("/v1/telegram/webhook", *telegram_request(keys["TELEGRAM_SECRET_TOKEN"], update))
+    reply_token = client.post(f"{standins}/line/_standin/reply_token").json()["replyToken"] if standins else None
+    body = webhook_body([postback_event(value, user_id=sender, reply_token=reply_token)])
+    signature = line_signature(keys["LINE_CHANNEL_SECRET"], body)
+    return WebhookRequest("/v1/line/webhook", body, {"X-Line-Signature": signature, "Content-Type": "application/json"})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="switchboard-chat-sim",
         description="Send a message to the local gateway as a chat provider would (signed, and for WeChat encrypted).",
     )
     parser.add_argument("provider", choices=PROVIDERS)
-    parser.add_argument("text", help="what the customer writes")
+    parser.add_argument("text", nargs="?", help="what the customer writes (not with --rate)")
     parser.add_argument("--data", type=Path, default=Path(".cache/dev"), help="the local gateway's data folder")
     parser.add_argument("--url", help="intake-chat (default: the local gateway's, else http://127.0.0.1:8000)")
     parser.add_argument("--standins", help="the provider API stand-ins (default: the local gateway's)")
@@ -269,7 +368,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channel", help="Slack channel id (default C0SUPPORT)")
     parser.add_argument("--thread", help="Slack: reply in this thread (the ts the gateway acknowledged in)")
     parser.add_argument("--language", default="en", help="Telegram: the app's language code (zh-hans, zh-hant, en)")
+    parser.add_argument(
+        "--rate", type=int, choices=range(1, 6), help="press the rating button with this score (1-5) instead"
+    )
+    parser.add_argument("--case", help="with --rate: the case reference the satisfaction request asked about")
+    parser.add_argument("--list", action="store_true", help="WhatsApp --rate: a list row instead of a reply button")
+    parser.add_argument(
+        "--postback", action="store_true", help="Messenger --rate: a postback button, not a quick reply"
+    )
     args = parser.parse_args(argv)
+    if (args.text is None) == (args.rate is None):
+        parser.error("give the customer's text, or --rate with --case (not both)")
 
     keys = load_secrets(args.data, create=False)
     if not all(keys.values()):
@@ -289,7 +398,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"could not reach {url}: {exc}", file=sys.stderr)
         return 1
     print(f"{args.provider}: {response.status_code} {response.text[:200]}".rstrip())
-    if response.status_code == 200:
+    if response.status_code == 200 and args.rate is not None:
+        print(f"rating {args.rate}/5 accepted; the notifier records it if it asked this conversation for one")
+    elif response.status_code == 200:
         print("accepted; the acknowledgement appears in the gateway's console within seconds")
     return 0 if response.is_success else 1
 

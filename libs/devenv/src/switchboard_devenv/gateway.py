@@ -104,9 +104,12 @@ class LocalMail:
         self.dovecot: DovecotServer | None = None
         self.imap_password = ""
         self.inbound_token = os.environ.get("EMAIL_INBOUND_TOKEN") or _secret(data / "email-inbound.token")
+        # Signs (notifier) and verifies (intake-email) the satisfaction rating links of emails.
+        self.rating_link_secret = os.environ.get("SATISFACTION_LINK_SECRET") or _secret(data / "rating-link.secret")
 
     def start(self) -> dict[str, str]:
         env = {"EMAIL_INBOUND_TOKEN": self.inbound_token, "EMAIL_OWN_ADDRESSES": f'["{SUPPORT_ADDRESS}"]'}
+        env["SATISFACTION_LINK_SECRET"] = self.rating_link_secret
         if not os.environ.get("SMTP_HOST"):
             self.sink = SmtpSink(port=_stored_port(self.data / "smtp.port"), outbox=self.outbox).start()
             env |= {
@@ -202,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     mail = LocalMail(data)
     env |= mail.start()
+    if "intake-email" in ports:  # the email rating links in satisfaction requests point at the local rating page
+        env.setdefault("EMAIL_PUBLIC_BASE_URL", f"http://127.0.0.1:{ports['intake-email']}")
     twilio = TwilioApiState(
         account_sid=env["TWILIO_ACCOUNT_SID"], auth_token=env["TWILIO_AUTH_TOKEN"], outbox=data / "sms-outbox.jsonl"
     )

@@ -54,6 +54,29 @@ def text_event(
     return event
 
 
+def postback_event(
+    data: str,
+    *,
+    user_id: str,
+    reply_token: str | None = None,
+    webhook_event_id: str | None = None,
+    timestamp_ms: int | None = None,
+) -> dict[str, Any]:
+    """One ``postback`` event (a postback action pressed: a button, a quick reply), shaped as LINE sends it."""
+    event: dict[str, Any] = {
+        "type": "postback",
+        "mode": "active",
+        "timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
+        "source": {"type": "user", "userId": user_id},
+        "webhookEventId": webhook_event_id or "01" + secrets.token_hex(12).upper(),
+        "deliveryContext": {"isRedelivery": False},
+        "postback": {"data": data},
+    }
+    if reply_token:
+        event["replyToken"] = reply_token
+    return event
+
+
 def webhook_body(events: list[dict[str, Any]], destination: str = "Uswitchboardbot") -> bytes:
     return orjson.dumps({"destination": destination, "events": events})
 

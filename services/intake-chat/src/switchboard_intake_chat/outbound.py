@@ -76,6 +76,7 @@ class OutboundItem:
             "in_reply_to": data.in_reply_to,
             "sent_at": data.sent_at.isoformat(),
             "cursor": str(self.cursor),
+            "actions": [{"label": action.label, "value": action.value} for action in data.actions],
         }
 
 

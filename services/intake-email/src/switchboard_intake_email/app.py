@@ -15,6 +15,7 @@ from switchboard_common.producer import EventProducer
 from switchboard_common.service import start_with_retry
 from switchboard_common.topics import TopicNames
 from switchboard_intake_email.inbound import inbound_router
+from switchboard_intake_email.rating_routes import rating_router
 from switchboard_intake_email.settings import IntakeEmailSettings, load_mailboxes, mailbox_password
 from switchboard_intake_email.watcher import MailboxWatcher
 
@@ -83,7 +84,7 @@ def create_app(settings: IntakeEmailSettings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Switchboard intake-email",
-        description="Email intake: IMAP mailboxes and a raw-MIME inbound endpoint. "
+        description="Email intake: IMAP mailboxes, a raw-MIME inbound endpoint and the satisfaction rating page. "
         "Mail is accepted (and marked processed on the IMAP server) only once Kafka stored its event.",
         lifespan=lifespan,
     )
@@ -91,5 +92,7 @@ def create_app(settings: IntakeEmailSettings | None = None) -> FastAPI:
     app.include_router(health.router())
     if settings.email.inbound_token is not None:
         app.include_router(inbound_router(settings.email, publisher, settings.email.limits()))
+    if settings.rating is not None:
+        app.include_router(rating_router(settings.rating, publisher))
     app.state.watchers = watchers
     return app

@@ -22,6 +22,7 @@ that holds its password, so the file itself holds no secret and can be a ConfigM
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from switchboard_common.channel_settings import optional_settings
 from switchboard_common.settings import HttpSettings, KafkaSettings, ObservabilitySettings
 from switchboard_intake_email.attachments import AttachmentLimits
 from switchboard_intake_email.charsets import DEFAULT_FALLBACKS
@@ -150,6 +152,32 @@ class EmailSettings(BaseSettings):
         )
 
 
+class RatingSettings(BaseSettings):
+    """The satisfaction rating links of emails (``/v1/email/rating/{token}``). Off without the link secret.
+
+    ``SATISFACTION_LINK_SECRET`` is shared with the notifier, which signs the links; other settings
+    have the prefix ``EMAIL_RATING_``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="EMAIL_RATING_", extra="ignore", env_file=".env", populate_by_name=True
+    )
+
+    link_secret: SecretStr = Field(
+        validation_alias="SATISFACTION_LINK_SECRET",
+        description="Key of the rating links' HMAC, shared with the notifier. Never logged.",
+    )
+    account: str = Field(
+        default="email:rating-link", description="Channel account of the answers recorded from rating links."
+    )
+    attempts_per_minute: int = Field(
+        default=30, ge=1, description="Requests to the rating page one client address may make per minute."
+    )
+    remember_answers: int = Field(
+        default=100_000, ge=100, description="Cases whose recorded answer this replica remembers (already recorded)."
+    )
+
+
 class IntakeEmailSettings(BaseSettings):
     """Everything intake-email reads from the environment."""
 
@@ -161,3 +189,7 @@ class IntakeEmailSettings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    rating: RatingSettings | None = Field(
+        default_factory=partial(optional_settings, RatingSettings, "email-rating"),
+        description="The rating page; off (404) without SATISFACTION_LINK_SECRET.",
+    )

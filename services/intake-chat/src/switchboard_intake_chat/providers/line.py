@@ -2,9 +2,10 @@
 
 ``X-Line-Signature`` is the base64 HMAC-SHA256 of the raw body under the channel secret. A webhook
 body holds several events. Message events (and ``messageEdited``: the customer's corrected text) from
-users, groups and rooms become intake events; follow/unfollow, join/leave, member changes, postbacks,
-beacons, account links, unsends, video-play completions, events in standby mode and event types this
-gateway does not know are recorded (an :class:`Ignored`: a log line and
+users, groups and rooms become intake events, and so does a postback whose data is a rating (a rating
+button pressed: :mod:`switchboard_intake_chat.ratings`); follow/unfollow, join/leave, member changes,
+other postbacks, beacons, account links, unsends, video-play completions, events in standby mode and
+event types this gateway does not know are recorded (an :class:`Ignored`: a log line and
 ``switchboard_intake_webhook_events_total``) and answered with success.
 
 Event ids derive from ``webhookEventId`` (the same on a redelivery, ``deliveryContext.isRedelivery``),
@@ -36,6 +37,7 @@ from switchboard_common.events.models import (
     ReplyTarget,
 )
 from switchboard_common.identity import conversation_key, customer_key, event_id
+from switchboard_common.satisfaction import parse_rating_payload
 from switchboard_intake_chat.providers.normalised import (
     Ignored,
     IgnoreReason,
@@ -46,6 +48,7 @@ from switchboard_intake_chat.providers.normalised import (
     message_text,
 )
 from switchboard_intake_chat.providers.wechat import location_text
+from switchboard_intake_chat.ratings import rating_answer
 
 MESSAGE_EVENTS = frozenset({"message", "messageEdited"})
 
@@ -117,7 +120,9 @@ def normalise_event(
     ident = line_event_id(destination, event)
     recorded_ids = ids(event_id=ident, webhook_event_id=event.get("webhookEventId"))
     message = event.get("message")
-    if kind not in MESSAGE_EVENTS or not isinstance(message, dict):
+    postback = mapping(event.get("postback"))
+    rating = kind == "postback" and parse_rating_payload(str(postback.get("data") or "")) is not None
+    if not rating and (kind not in MESSAGE_EVENTS or not isinstance(message, dict)):
         reason = IgnoreReason.PLATFORM_NOTICE if kind in RECORDED_EVENTS else IgnoreReason.UNKNOWN_TYPE
         return Ignored(reason, kind, "not a customer message", recorded_ids)
     if event.get("mode") == "standby":
@@ -129,16 +134,42 @@ def normalise_event(
     )
     if not chat_id:
         return Ignored(IgnoreReason.INCOMPLETE, kind, f"no sender in source {source_type!r}", recorded_ids)
-    user = str(source.get("userId") or chat_id)
+    if rating:
+        # A rating button (a postback action): the customer's answer, in the conversation of their messages.
+        data = str(postback.get("data"))
+        press = _intake_message(
+            destination, event, ident, str(chat_id), ("", []), {"event_type": kind}, settings, received_at
+        )
+        return rating_answer(press, data) or Ignored(IgnoreReason.PLATFORM_NOTICE, kind, data, recorded_ids)
+    assert isinstance(message, dict)
     msg_type = str(message.get("type") or "")
     content = _content(msg_type, message)
     if content is None:
         return Ignored(
             IgnoreReason.UNKNOWN_TYPE, f"{kind}:{msg_type}", f"message type {msg_type!r} is not handled", recorded_ids
         )
+    provider_ids = {"message_id": str(message.get("id", "")), "message_type": msg_type, "event_type": kind}
+    if msg_type == "sticker":
+        provider_ids["sticker"] = f"{message.get('packageId', '')}/{message.get('stickerId', '')}"
+    return _intake_message(destination, event, ident, str(chat_id), content, provider_ids, settings, received_at)
+
+
+def _intake_message(
+    destination: str,
+    event: Mapping[str, Any],
+    ident: str,
+    chat_id: str,
+    content: tuple[str, list[Attachment]],
+    provider_ids: dict[str, str],
+    settings: LineSettings,
+    received_at: datetime,
+) -> IntakeMessage:
+    """The intake event of a message or postback event from ``chat_id`` (a user, group or room)."""
     text, attachments = content
+    source = mapping(event.get("source"))
+    source_type = str(source.get("type") or "")
+    user = str(source.get("userId") or chat_id)
     timestamp = event.get("timestamp")
-    sent_at = from_epoch(timestamp) if isinstance(timestamp, int | float) else None
     account = destination or "line"
     metadata = {"source_type": source_type}
     reply_token = event.get("replyToken")
@@ -146,20 +177,18 @@ def normalise_event(
         metadata["reply_token"] = str(reply_token)
         if isinstance(timestamp, int | float):
             metadata["reply_token_issued_ms"] = str(int(timestamp))
-    provider_ids = {"message_id": str(message.get("id", "")), "message_type": msg_type, "event_type": kind}
     if event.get("webhookEventId"):
-        provider_ids["webhook_event_id"] = str(event["webhookEventId"])
-    if msg_type == "sticker":
-        provider_ids["sticker"] = f"{message.get('packageId', '')}/{message.get('stickerId', '')}"
+        provider_ids = {**provider_ids, "webhook_event_id": str(event["webhookEventId"])}
+    message = mapping(event.get("message"))
     return IntakeMessage(
         event_id=ident,
         channel=Channel.LINE,
         channel_account=account,
         received_at=received_at,
-        sent_at=sent_at,
-        conversation_id=conversation_key(Channel.LINE.value, account, source_type, str(chat_id)),
+        sent_at=from_epoch(timestamp) if isinstance(timestamp, int | float) else None,
+        conversation_id=conversation_key(Channel.LINE.value, account, source_type, chat_id),
         customer=CustomerIdentity(key=customer_key(Channel.LINE.value, user), handle=user),
-        reply_to=ReplyTarget(channel=Channel.LINE, account=account, address=str(chat_id), metadata=metadata),
+        reply_to=ReplyTarget(channel=Channel.LINE, account=account, address=chat_id, metadata=metadata),
         text=message_text(text, settings.max_text_chars),
         language_hint=settings.language,
         attachments=attachments,

@@ -30,6 +30,7 @@ from switchboard_common.events.models import (
     ThreadInfo,
 )
 from switchboard_common.identity import conversation_key, customer_key, event_id
+from switchboard_common.satisfaction import parse_rating_payload
 from switchboard_intake_chat.providers.normalised import (
     Ignored,
     IgnoreReason,
@@ -42,6 +43,7 @@ from switchboard_intake_chat.providers.normalised import (
     message_text,
     text_of,
 )
+from switchboard_intake_chat.ratings import rating_answer
 
 
 class MetaSettings(BaseSettings):
@@ -199,7 +201,7 @@ def _whatsapp_message(
     text, attachments, content_ids = body
     context = mapping(message.get("context")) or mapping(content.get("context"))
     referral = mapping(message.get("referral"))
-    return IntakeMessage(
+    normalised = IntakeMessage(
         event_id=event_id("whatsapp", phone_number_id, message_id),
         channel=Channel.WHATSAPP,
         channel_account=f"whatsapp:{phone_number_id}",
@@ -234,6 +236,8 @@ def _whatsapp_message(
         },
         raw_ref=f"whatsapp://{phone_number_id}/{message_id}",
     )
+    # A pressed reply button or list row (interactive) or template quick-reply button carries its id.
+    return rating_answer(normalised, content_ids.get("reply_id")) or normalised
 
 
 def _whatsapp_content(kind: str, message: dict[str, Any]) -> tuple[str, list[Attachment], dict[str, str]] | Ignored:
@@ -373,9 +377,10 @@ def _messenger_event(event: dict[str, Any], page_id: str, received_at: datetime,
     if isinstance(body, Ignored):
         return Ignored(body.reason, body.kind, body.detail, provider)
     text, attachments = body
-    if not text and not attachments:
+    rating = parse_rating_payload(extra.get("reply_id"))
+    if not text and not attachments and rating is None:
         return Ignored(IgnoreReason.NOT_CUSTOMER_CONTENT, f"messenger/{kind}", "no text and no attachment", provider)
-    return IntakeMessage(
+    normalised = IntakeMessage(
         event_id=event_id("messenger", page, *parts),
         channel=Channel.MESSENGER,
         channel_account=f"messenger:{page}",
@@ -390,6 +395,8 @@ def _messenger_event(event: dict[str, Any], page_id: str, received_at: datetime,
         provider_ids={**ids(mid=mid, page_id=page, type=kind), **extra},
         raw_ref=f"messenger://{page}/{'/'.join(parts)}",
     )
+    # A quick reply's or a postback button's payload.
+    return rating_answer(normalised, extra.get("reply_id")) or normalised
 
 
 def _messenger_message_content(message: dict[str, Any]) -> tuple[str, list[Attachment]] | Ignored:

@@ -4,6 +4,11 @@ Slack signs every request with the app's signing secret: ``X-Slack-Signature: v0
 of "v0:<X-Slack-Request-Timestamp>:<raw body>">``; a timestamp more than five minutes off is a
 replay. A conversation is a Slack thread: a top-level message starts one (its ``ts`` names it) and
 replies carry its ``thread_ts``; the acknowledgement goes into that thread.
+
+Interactivity (buttons pressed in a message) arrives signed the same way, as a form whose ``payload``
+field holds the JSON. A ``block_actions`` press on a satisfaction request's rating button (posted
+into the customer's thread) is the customer's answer, in that thread's conversation; every other
+interaction is recorded and not published.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 
 from switchboard_common.events.models import Attachment, Channel, CustomerIdentity, IntakeMessage, ReplyTarget
 from switchboard_common.identity import conversation_key, customer_key, event_id
+from switchboard_common.satisfaction import parse_rating_payload
 from switchboard_intake_chat.providers.normalised import (
     Ignored,
     IgnoreReason,
@@ -33,6 +39,7 @@ from switchboard_intake_chat.providers.normalised import (
     message_text,
     text_of,
 )
+from switchboard_intake_chat.ratings import rating_answer
 
 REPLAY_WINDOW_SECONDS = 5 * 60
 
@@ -138,6 +145,10 @@ def normalise_slack_payload(
     kind = text_of(payload.get("type"))
     if kind == "url_verification":
         return UrlVerification(text_of(payload.get("challenge")))
+    if kind == "block_actions":
+        return normalise_block_actions(payload, received_at=received_at)
+    if kind in INTERACTION_TYPES:
+        return [Ignored(IgnoreReason.NOT_CUSTOMER_CONTENT, kind, provider_ids=ids(team_id=_team_of(payload)))]
     if kind != "event_callback":
         reason = IgnoreReason.PLATFORM_NOTICE if kind == "app_rate_limited" else IgnoreReason.UNKNOWN_TYPE
         return [Ignored(reason, kind or "(no type)", provider_ids=ids(team_id=payload.get("team_id")))]
@@ -230,6 +241,91 @@ def _normalise_message(
         ),
         raw_ref=f"slack://{team}/{channel}/{ts}",
     )
+
+
+INTERACTION_TYPES = frozenset(
+    {
+        "block_actions",
+        "block_suggestion",
+        "interactive_message",
+        "message_action",
+        "shortcut",
+        "view_submission",
+        "view_closed",
+        "dialog_submission",
+        "dialog_suggestion",
+        "dialog_cancellation",
+        "slash_command",
+        "form",
+    }
+)
+"""Payload types of Slack's interactivity request URL (and slash commands): not Events API events."""
+
+
+def _team_of(payload: dict[str, Any]) -> str:
+    return text_of(mapping(payload.get("team")).get("id")) or text_of(payload.get("team_id"))
+
+
+def normalise_block_actions(payload: dict[str, Any], *, received_at: datetime) -> list[Normalised]:
+    """Buttons (or menu options) pressed in a message: a rating is the customer's answer in the message's thread.
+
+    The conversation is the thread the pressed message sits in (``thread_ts``; the message's own ``ts``
+    when it is not in a thread): the same id the message normaliser gives the customer's messages there.
+    """
+    team = _team_of(payload)
+    user = mapping(payload.get("user"))
+    user_id = text_of(user.get("id"))
+    user_team = text_of(user.get("team_id")) or team
+    container = mapping(payload.get("container"))
+    message = mapping(payload.get("message"))
+    channel = text_of(mapping(payload.get("channel")).get("id")) or text_of(container.get("channel_id"))
+    message_ts = text_of(container.get("message_ts")) or text_of(message.get("ts"))
+    thread_ts = text_of(message.get("thread_ts")) or text_of(container.get("thread_ts")) or message_ts
+    outcomes: list[Normalised] = []
+    for action in items(payload.get("actions")):
+        action_type = text_of(action.get("type")) or "(no type)"
+        kind = f"block_actions/{action_type}"
+        value = text_of(action.get("value")) or text_of(mapping(action.get("selected_option")).get("value"))
+        action_ts = text_of(action.get("action_ts"))
+        provider = ids(team_id=team, channel=channel, message_ts=message_ts, action_id=action.get("action_id"))
+        if parse_rating_payload(value) is None:
+            outcomes.append(Ignored(IgnoreReason.NOT_CUSTOMER_CONTENT, kind, "not a satisfaction rating", provider))
+            continue
+        if text_of(container.get("type")) not in ("", "message") or not (team and channel and thread_ts and user_id):
+            outcomes.append(Ignored(IgnoreReason.INCOMPLETE, kind, "no team, channel, message or user", provider))
+            continue
+        label = text_of(mapping(action.get("text")).get("text"))
+        press = IntakeMessage(
+            event_id=event_id("slack", team, channel, message_ts, "action", user_id, action_ts or value),
+            channel=Channel.SLACK,
+            channel_account=f"slack:{team}",
+            received_at=received_at,
+            sent_at=from_epoch(action_ts),
+            conversation_id=conversation_key("slack", team, channel, thread_ts),
+            customer=CustomerIdentity(
+                key=customer_key(Channel.SLACK.value, f"{user_team}:{user_id}"),
+                handle=user_id,
+                display_name=text_of(user.get("name")) or text_of(user.get("username")) or None,
+            ),
+            reply_to=ReplyTarget(channel=Channel.SLACK, account=team, address=channel, thread=thread_ts),
+            text=message_text(label, 200),
+            provider_ids=ids(
+                team_id=team,
+                user_team=user_team if user_team != team else None,
+                channel=channel,
+                message_ts=message_ts,
+                thread_ts=thread_ts,
+                action_id=action.get("action_id"),
+                block_id=action.get("block_id"),
+                action_ts=action_ts,
+            ),
+            raw_ref=f"slack://{team}/{channel}/{message_ts}/action/{action_ts}",
+        )
+        answer = rating_answer(press, value)
+        outcomes.append(answer if answer is not None else Ignored(IgnoreReason.NOT_CUSTOMER_CONTENT, kind))
+    if not outcomes:
+        outcomes.append(Ignored(IgnoreReason.INCOMPLETE, "block_actions", "no actions", ids(team_id=team)))
+    return outcomes
 
 
 def _attachment(file: dict[str, Any]) -> Attachment:

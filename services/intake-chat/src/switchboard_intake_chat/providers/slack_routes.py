@@ -1,4 +1,9 @@
-"""The Slack Events API endpoint: ``POST /v1/slack/events`` (404 when Slack is not configured)."""
+"""Slack's request URLs (404 when Slack is not configured).
+
+``POST /v1/slack/events`` (Event Subscriptions) and ``POST /v1/slack/interactivity`` (Interactivity &
+Shortcuts: a rating button pressed in a satisfaction request). Both verify Slack's signature and
+timestamp and take either kind of payload, so one URL may serve both.
+"""
 
 from __future__ import annotations
 
@@ -35,12 +40,7 @@ def router(publisher: IntakePublisher, settings: SlackSettings | None) -> APIRou
     intake = WebhookIntake(publisher, CHANNEL, deadline=configured.ack_deadline_seconds)
     secret = configured.signing_secret.get_secret_value()
 
-    @routes.post(
-        "/v1/slack/events",
-        summary="Slack Events API request URL",
-        responses={401: {"description": "not signed by Slack, or too old"}, 503: {"description": "retry"}},
-    )
-    async def slack_events(request: Request) -> Any:
+    async def slack_request(request: Request) -> Any:
         body = await read_body_limited(request, configured.max_body_bytes)
         rejection = verify_slack_request(
             secret,
@@ -68,4 +68,19 @@ def router(publisher: IntakePublisher, settings: SlackSettings | None) -> APIRou
         await intake.accept(outcome)
         return Response(status_code=200)
 
+    responses: dict[int | str, dict[str, Any]] = {
+        400: {"description": "not a payload Slack sends"},
+        401: {"description": "not signed by Slack, or too old"},
+        503: {"description": "retry"},
+    }
+    routes.add_api_route(
+        "/v1/slack/events", slack_request, methods=["POST"], summary="Slack Events API request URL", responses=responses
+    )
+    routes.add_api_route(
+        "/v1/slack/interactivity",
+        slack_request,
+        methods=["POST"],
+        summary="Slack interactivity request URL (block_actions: rating buttons)",
+        responses=responses,
+    )
     return routes

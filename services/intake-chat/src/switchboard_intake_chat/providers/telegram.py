@@ -3,7 +3,9 @@
 ``setWebhook`` is given a secret token; Telegram sends it back in ``X-Telegram-Bot-Api-Secret-Token``
 on every update. Updates are redelivered until answered with a 2xx; ``update_id`` and the message's
 ``(chat id, message_id)`` identify them. An edited message is published as a new event (its own id,
-from the update) marked as an edit, so that the team sees what the customer changed.
+from the update) marked as an edit, so that the team sees what the customer changed. A
+``callback_query`` (an inline-keyboard button pressed) whose data is a rating is the customer's
+satisfaction answer (:mod:`switchboard_intake_chat.ratings`); other callback queries are recorded.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from switchboard_common.events.models import (
     ThreadInfo,
 )
 from switchboard_common.identity import conversation_key, customer_key, event_id
+from switchboard_common.satisfaction import parse_rating_payload
 from switchboard_intake_chat.providers.normalised import (
     Ignored,
     IgnoreReason,
@@ -37,6 +40,7 @@ from switchboard_intake_chat.providers.normalised import (
     message_text,
     text_of,
 )
+from switchboard_intake_chat.ratings import rating_answer
 
 
 class TelegramSettings(BaseSettings):
@@ -66,7 +70,6 @@ OTHER_UPDATES = (
     "deleted_business_messages",
     "inline_query",
     "chosen_inline_result",
-    "callback_query",
     "shipping_query",
     "pre_checkout_query",
     "purchased_paid_media",
@@ -98,6 +101,8 @@ def normalise_telegram_update(
             return _message(
                 mapping(update.get(field)), update_id, field == "edited_message", account, received_at, max_text_chars
             )
+    if "callback_query" in update:
+        return _callback_query(mapping(update.get("callback_query")), update_id, account, received_at)
     for field in REACTION_UPDATES:
         if field in update:
             return Ignored(IgnoreReason.REACTION, field, provider_ids=provider)
@@ -174,6 +179,65 @@ def _message(
         },
         raw_ref=f"telegram://{account}/{chat_id}/{message_id}" + (f"/update/{update_id}" if edited else ""),
     )
+
+
+def _callback_query(query: dict[str, Any], update_id: int, account: str, received_at: datetime) -> Normalised:
+    """A pressed inline-keyboard button: a satisfaction answer when its data is a rating, else recorded.
+
+    The press names the chat of the message that carried the keyboard, so the answer lands in the
+    conversation of the customer's messages in that chat. A press on a message sent inline (no chat)
+    or a button that is not a rating is not a customer message.
+    """
+    query_id = text_of(query.get("id"))
+    message = mapping(query.get("message"))
+    chat_id = _id(mapping(message.get("chat")).get("id"))
+    sender = mapping(query.get("from"))
+    user_id = _id(sender.get("id"))
+    data = text_of(query.get("data"))
+    provider = ids(update_id=update_id, callback_query_id=query_id, chat_id=chat_id)
+    if not parse_rating_payload(data):
+        detail = "a button that is not a satisfaction rating" if data else "no callback data (a game or inline button)"
+        return Ignored(IgnoreReason.NOT_CUSTOMER_CONTENT, "callback_query", detail, provider)
+    if sender.get("is_bot") is True:
+        return Ignored(IgnoreReason.BOT, "callback_query", provider_ids=provider)
+    if not (query_id and chat_id and user_id):
+        return Ignored(IgnoreReason.INCOMPLETE, "callback_query", "missing id, sender or the message's chat", provider)
+    name = " ".join(p for p in (text_of(sender.get("first_name")), text_of(sender.get("last_name"))) if p).strip()
+    locale = text_of(sender.get("language_code")) or None
+    keyboard_message = _id(message.get("message_id"))
+    thread_id = _id(message.get("message_thread_id")) if message.get("is_topic_message") is True else ""
+    press = IntakeMessage(
+        event_id=event_id("telegram", account, "callback_query", query_id),
+        channel=Channel.TELEGRAM,
+        channel_account=f"telegram:{account}",
+        received_at=received_at,
+        conversation_id=conversation_key("telegram", account, chat_id),
+        customer=CustomerIdentity(
+            key=customer_key(Channel.TELEGRAM.value, user_id),
+            handle=user_id,
+            display_name=name or None,
+            locale=locale,
+        ),
+        reply_to=ReplyTarget(
+            channel=Channel.TELEGRAM,
+            account=account,
+            address=chat_id,
+            thread=keyboard_message or None,
+            metadata=ids(message_thread_id=thread_id or None),
+        ),
+        text=message_text("", 100),
+        language_hint=language_hint(locale),
+        thread=ThreadInfo(in_reply_to=keyboard_message or None),
+        provider_ids=ids(
+            update_id=update_id,
+            callback_query_id=query_id,
+            chat_id=chat_id,
+            chat_type=mapping(message.get("chat")).get("type"),
+            message_id=keyboard_message,
+        ),
+        raw_ref=f"telegram://{account}/{chat_id}/callback_query/{query_id}",
+    )
+    return rating_answer(press, data) or Ignored(IgnoreReason.NOT_CUSTOMER_CONTENT, "callback_query", data, provider)
 
 
 def _content(message: dict[str, Any]) -> tuple[str, list[Attachment], dict[str, str]] | Ignored:

@@ -1,12 +1,18 @@
-"""The Telegram webhook endpoint: ``POST /v1/telegram/webhook`` (404 when Telegram is not configured)."""
+"""The Telegram webhook endpoint: ``POST /v1/telegram/webhook`` (404 when Telegram is not configured).
+
+A rating button's press (a callback query) is answered in the webhook's response with
+``answerCallbackQuery``, as the Bot API allows, so that the customer's app stops its progress
+indicator at once; the notifier thanks the customer in the chat.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
+from switchboard_common.events.models import IntakeMessage
 from switchboard_common.intake import REJECTED, IntakePublisher, json_object, read_body_limited
 from switchboard_intake_chat.providers.telegram import (
     TelegramSettings,
@@ -44,6 +50,10 @@ def router(publisher: IntakePublisher, settings: TelegramSettings | None) -> API
             max_text_chars=configured.max_text_chars,
         )
         await intake.accept([outcome])
+        if isinstance(outcome, IntakeMessage) and outcome.satisfaction and "callback_query_id" in outcome.provider_ids:
+            return JSONResponse(
+                {"method": "answerCallbackQuery", "callback_query_id": outcome.provider_ids["callback_query_id"]}
+            )
         return Response(status_code=200)
 
     return routes

@@ -14,7 +14,8 @@ from switchboard_common.events.models import (
 )
 from switchboard_common.identity import customer_key, event_id
 from switchboard_common.text import language_from_locale, safe_plain_text
-from switchboard_intake_chat.webchat.protocol import ChatMessageIn
+from switchboard_intake_chat.ratings import rating_answer
+from switchboard_intake_chat.webchat.protocol import ChatActionIn, ChatMessageIn
 
 
 def normalise_webchat(
@@ -51,6 +52,38 @@ def normalise_webchat(
         language_hint=hint,
         provider_ids={"client_message_id": message.id},
         raw_ref=f"webchat://{channel_account}/{conversation_id}/{message.id}",
+    )
+
+
+def normalise_webchat_action(
+    action: ChatActionIn,
+    *,
+    conversation_id: str,
+    channel_account: str,
+    received_at: datetime,
+    locale: str | None = None,
+) -> IntakeMessage | None:
+    """The customer's answer a pressed button carries, in the session's conversation; None when it is none.
+
+    The same action id always gives the same event id (distinct from any message's).
+    """
+    press = normalise_webchat(
+        ChatMessageIn(id=action.id, text=action.value),
+        conversation_id=conversation_id,
+        channel_account=channel_account,
+        received_at=received_at,
+        max_text_chars=len(action.value),
+        locale=locale,
+    )
+    answer = rating_answer(press, action.value)
+    if answer is None:
+        return None
+    return answer.model_copy(
+        update={
+            "event_id": event_id("webchat", channel_account, conversation_id, "action", action.id),
+            "provider_ids": {"client_action_id": action.id, "rating_payload": answer.provider_ids["rating_payload"]},
+            "raw_ref": f"webchat://{channel_account}/{conversation_id}/action/{action.id}",
+        }
     )
 
 

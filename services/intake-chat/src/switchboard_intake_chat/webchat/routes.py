@@ -22,8 +22,8 @@ from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limit
 from switchboard_common.producer import KafkaUnavailable
 from switchboard_intake_chat.outbound import Cursor, OutboundItem, OutboundRelay
 from switchboard_intake_chat.settings import WebChatSettings
-from switchboard_intake_chat.webchat.normalise import normalise_webchat
-from switchboard_intake_chat.webchat.protocol import CLIENT_ID, ChatMessageIn, ErrorCode, Ping
+from switchboard_intake_chat.webchat.normalise import normalise_webchat, normalise_webchat_action
+from switchboard_intake_chat.webchat.protocol import CLIENT_ID, ChatActionIn, ChatMessageIn, ErrorCode, Ping
 from switchboard_intake_chat.webchat.rate_limit import SessionRateLimiter
 from switchboard_intake_chat.webchat.session import ChatSession, new_session, verify_session
 
@@ -86,7 +86,7 @@ class WebChat:
     def verify(self, token: str) -> ChatSession | None:
         return verify_session(self._secret, token, int(self._clock()), self.settings.session_ttl_days * 86400)
 
-    def parse(self, raw: bytes | str, *, allow_ping: bool = False) -> ChatMessageIn | Ping:
+    def parse(self, raw: bytes | str, *, allow_ping: bool = False) -> ChatMessageIn | ChatActionIn | Ping:
         size = len(raw.encode() if isinstance(raw, str) else raw)
         if size > self.settings.max_frame_bytes:
             raise ChatRejected(
@@ -106,6 +106,11 @@ class WebChat:
                 return Ping.model_validate(document)
             except ValidationError as exc:
                 raise ChatRejected(ErrorCode.INVALID_FRAME, _validation_reason(exc), 422) from None
+        if kind == "action":
+            try:
+                return ChatActionIn.model_validate(document)
+            except ValidationError as exc:
+                raise ChatRejected(ErrorCode.INVALID_FRAME, _validation_reason(exc), 422, client_id=client_id) from None
         if kind != "message":
             raise ChatRejected(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind!r}", 422)
         try:
@@ -123,18 +128,38 @@ class WebChat:
             )
         return message
 
-    async def accept(self, session: ChatSession, message: ChatMessageIn, locale: str | None) -> IntakeMessage:
+    async def accept(
+        self, session: ChatSession, message: ChatMessageIn | ChatActionIn, locale: str | None
+    ) -> IntakeMessage:
+        """Publish a message, or a pressed button's answer (raises ChatRejected for a button that is none)."""
+        if isinstance(message, ChatActionIn):
+            answer = normalise_webchat_action(
+                message,
+                conversation_id=session.conversation_id,
+                channel_account=self.settings.channel_account,
+                received_at=datetime.now(UTC),
+                locale=locale,
+            )
+            if answer is None:
+                raise ChatRejected(
+                    ErrorCode.INVALID_ACTION,
+                    "the value is not a button this chat offers (expected sb-rating:<case reference>:<1-5>)",
+                    422,
+                    client_id=message.id,
+                )
+            event = answer
+        else:
+            event = normalise_webchat(
+                message,
+                conversation_id=session.conversation_id,
+                channel_account=self.settings.channel_account,
+                received_at=datetime.now(UTC),
+                max_text_chars=self.settings.max_text_chars,
+                locale=locale,
+            )
         wait = self._limiter.acquire(session.conversation_id, time.monotonic())
         if wait > 0:
             raise ChatRejected(ErrorCode.RATE_LIMITED, "too many messages; slow down", 429, retry_after=wait)
-        event = normalise_webchat(
-            message,
-            conversation_id=session.conversation_id,
-            channel_account=self.settings.channel_account,
-            received_at=datetime.now(UTC),
-            max_text_chars=self.settings.max_text_chars,
-            locale=locale,
-        )
         await self.publisher.publish([event])
         return event
 
@@ -227,7 +252,8 @@ def webchat_router(chat: WebChat) -> APIRouter:
         body = await read_body_limited(request, chat.settings.max_frame_bytes)
         try:
             message = chat.parse(body)
-            assert isinstance(message, ChatMessageIn)
+            if not isinstance(message, ChatMessageIn):
+                raise ChatRejected(ErrorCode.UNKNOWN_TYPE, "send button presses to /v1/webchat/actions", 422)
             event = await chat.accept(session, message, accept_language)
         except ChatRejected as exc:
             return _rejection_response(exc)
@@ -236,6 +262,53 @@ def webchat_router(chat: WebChat) -> APIRouter:
             "id": message.id,
             "event_id": event.event_id,
             "conversation_id": event.conversation_id,
+        }
+
+    @router.post(
+        "/v1/webchat/actions",
+        status_code=202,
+        summary="Press a button of a message (a satisfaction rating); accepted once Kafka has stored it",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": inline_schema(ChatActionIn)}},
+            }
+        },
+        responses={
+            401: {"description": "missing or invalid session"},
+            413: {"description": "too large"},
+            422: {"description": "invalid frame, or a value that is not a button's (invalid_action)"},
+            429: {"description": "rate limited"},
+            503: {"description": "not stored; retry"},
+        },
+    )
+    async def press_button(
+        request: Request,
+        credentials: Session,
+        accept_language: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        session = chat.verify(_bearer(credentials))
+        if session is None:
+            raise HTTPException(401, "invalid or expired chat session")
+        body = await read_body_limited(request, chat.settings.max_frame_bytes)
+        try:
+            document = orjson.loads(body) if body.strip() else None
+            if isinstance(document, dict) and "type" not in document:
+                body = orjson.dumps({"type": "action", **document})
+            action = chat.parse(body)
+            if not isinstance(action, ChatActionIn):
+                raise ChatRejected(ErrorCode.UNKNOWN_TYPE, "send messages to /v1/webchat/messages", 422)
+            event = await chat.accept(session, action, accept_language)
+        except orjson.JSONDecodeError as exc:
+            return _rejection_response(ChatRejected(ErrorCode.INVALID_JSON, f"not valid JSON: {exc}", 400))
+        except ChatRejected as exc:
+            return _rejection_response(exc)
+        return {
+            "type": "accepted",
+            "id": action.id,
+            "event_id": event.event_id,
+            "conversation_id": event.conversation_id,
+            "satisfaction": event.satisfaction.model_dump() if event.satisfaction else None,
         }
 
     @router.get("/v1/webchat/messages", summary="Messages for this chat since a cursor")
