@@ -63,6 +63,7 @@ def create_app(settings: DispatcherSettings | None = None) -> FastAPI:
     async def on_shutdown() -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        await processor.directory.close()
 
     app = consumer_app(
         title="Switchboard dispatcher", runtime=runtime, health=health, on_startup=on_startup, on_shutdown=on_shutdown
