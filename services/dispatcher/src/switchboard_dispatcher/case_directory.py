@@ -118,6 +118,7 @@ class _PartitionReader:
         self._end = end
         self._intake_partition = intake_partition
         self._buffer: list[ConsumedRecord] = []
+        self._fetched_from = 0
         self.fetches = 0
 
     async def read_at(self, offset: int) -> Probe[ConsumedRecord] | None:
@@ -128,9 +129,7 @@ class _PartitionReader:
                 if not fetched:
                     return None
                 record = self._buffered(offset)
-                if record is None:
-                    offset = fetched[-1].offset + 1  # only transaction markers / aborted records up to here
-                    continue
+                assert record is not None, "a fetch from an offset covers that offset"
             intake_offset = _intake_offset(record, self._intake_partition)
             if intake_offset is not None:
                 return Probe(record.offset, intake_offset, record)
@@ -138,7 +137,9 @@ class _PartitionReader:
         return None
 
     def _buffered(self, offset: int) -> ConsumedRecord | None:
-        if not self._buffer or not self._buffer[0].offset <= offset <= self._buffer[-1].offset:
+        """The first record at or after ``offset`` if the last fetch covered it (it started at or before
+        ``offset``: the offsets between its start and its first record are transaction markers)."""
+        if not self._buffer or not self._fetched_from <= offset <= self._buffer[-1].offset:
             return None
         return next(r for r in self._buffer if r.offset >= offset)
 
@@ -146,6 +147,7 @@ class _PartitionReader:
         self._consumer.seek(self._tp, offset)
         self.fetches += 1
         self._buffer = []
+        self._fetched_from = offset
         for _ in range(_EMPTY_POLLS):
             batch = await self._consumer.getmany(self._tp, timeout_ms=500, max_records=500)
             records = [to_consumed(r) for r in batch.get(self._tp, ()) if r.offset < self._end]
