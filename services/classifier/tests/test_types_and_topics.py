@@ -122,3 +122,30 @@ def test_the_subject_counts_as_evidence(classify):
 
 def test_full_width_text_is_matched_like_ascii(classify):
     assert classify("ＲＥＦＵＮＤ ｐｌｅａｓｅ").topic is MessageTopic.AFTER_SALES
+
+
+@pytest.mark.parametrize("text", ["5", "４", "4/5", "3 stars", "★★★★☆", "五星", "4分", " 2 ! "])
+def test_a_message_that_is_only_a_rating_is_non_actionable_by_its_own_rule(classify, rules_classifier, text):
+    # A customer answering a satisfaction request by typing the score: the notifier records it; no team gets it.
+    from switchboard_classifier.classifier import RATING_ONLY_EVIDENCE, ClassificationInput
+
+    for result in (classify(text), rules_classifier.classify(ClassificationInput(text=text))):
+        assert result.type is MessageType.NON_ACTIONABLE, text
+        assert result.evidence[0] == RATING_ONLY_EVIDENCE
+        assert result.confidence == 1.0
+
+
+def test_a_rating_is_positive_or_negative_by_its_score(classify):
+    assert classify("5").sentiment.score == 1.0
+    assert classify("1").sentiment.score == -1.0
+    assert classify("3").sentiment.score == 0.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["5 days and my parcel has not arrived", "order 5 is missing", "我给五星，但是还有一个问题：发票没开", "6", "0"],
+)
+def test_a_number_inside_a_request_is_not_a_rating(classify, text):
+    from switchboard_classifier.classifier import RATING_ONLY_EVIDENCE
+
+    assert RATING_ONLY_EVIDENCE not in classify(text).evidence

@@ -12,6 +12,7 @@ from switchboard_common.case_reference import IntakePosition, case_reference
 from switchboard_common.events import InvalidMessage
 from switchboard_common.events.models import (
     AutomatedReason,
+    CaseLink,
     ClassifiedMessage,
     EscalationReason,
     MessageTopic,
@@ -19,7 +20,8 @@ from switchboard_common.events.models import (
     Priority,
 )
 from switchboard_common.routing import IncidentPolicy, RoutingConfig, load_routing_config
-from switchboard_dispatcher.decision import Decision, decide, dispatch
+from switchboard_dispatcher.case_directory import QuotedCase
+from switchboard_dispatcher.decision import Decision, canonical_references, decide, dispatch
 from switchboard_dispatcher.state import DispatcherState, PartitionState, StateWindows
 
 DEFAULT_RULES = load_routing_config()
@@ -39,9 +41,16 @@ class Desk:
         for number in partitions:
             self.state.partitions[number] = PartitionState()
 
-    def handle(self, message: ClassifiedMessage, *, now: datetime | None = None, partition: int = 0) -> Decision:
+    def handle(
+        self,
+        message: ClassifiedMessage,
+        *,
+        now: datetime | None = None,
+        partition: int = 0,
+        quoted: QuotedCase | None = None,
+    ) -> Decision:
         now = now or message.message.received_at + timedelta(seconds=1)
-        return dispatch(message, self.state, self.config, now, partition=partition)
+        return dispatch(message, self.state, self.config, now, partition=partition, quoted=quoted)
 
 
 def with_incidents(threshold: int, window: timedelta) -> RoutingConfig:
@@ -291,6 +300,114 @@ def test_quoting_another_reference_does_not_continue_the_conversations_old_case(
     assert later.routed is not None
     assert later.routed.routing.is_follow_up is False
     assert later.routed.routing.case_reference == case_reference(IntakePosition(0, 2))
+
+
+def test_a_follow_up_in_its_conversation_says_it_was_linked_by_the_conversation(make_classified, t0):
+    desk = Desk()
+    first = desk.handle(make_classified(offset=1, received_at=t0))
+    later = desk.handle(make_classified(offset=2, received_at=t0 + timedelta(hours=1)))
+
+    assert first.routed is not None and later.routed is not None
+    assert first.routed.routing.linked_by is None
+    assert later.routed.routing.linked_by is CaseLink.CONVERSATION
+    assert later.department_case is not None and later.department_case.linked_by is CaseLink.CONVERSATION
+
+
+def test_a_conversations_case_quoted_after_the_follow_up_window_is_linked_by_the_quote(make_classified, t0):
+    desk = Desk(windows=StateWindows(follow_up=timedelta(days=2), case_memory=timedelta(days=14)))
+    first = desk.handle(make_classified(offset=1, received_at=t0))
+    assert first.routed is not None
+    reference = first.routed.routing.case_reference
+    later = desk.handle(make_classified(offset=2, received_at=t0 + timedelta(days=5), quoted=[reference]))
+
+    assert later.routed is not None
+    assert later.routed.routing.linked_by is CaseLink.QUOTED_REFERENCE
+
+
+def test_a_message_quoting_a_case_of_another_conversation_goes_to_the_department_owning_it(make_classified, t0):
+    desk = Desk(partitions=(0, 1))
+    owned = case_reference(IntakePosition(1, 40))
+    quoting = make_classified(
+        conversation_id="new-session", topic=MessageTopic.PAYMENT, offset=7, received_at=t0, quoted=[owned]
+    )
+    decision = desk.handle(quoting, quoted=QuotedCase(owned, "logistics"))
+
+    assert decision.routed is not None
+    routing = decision.routed.routing
+    assert (routing.case_reference, routing.is_follow_up, routing.linked_by) == (
+        owned,
+        True,
+        CaseLink.QUOTED_REFERENCE,
+    )
+    assert (routing.department, routing.rule) == ("logistics", "follow-up")
+    assert decision.department_case is not None
+    assert decision.department_case.case_reference == owned
+    assert decision.department_case.linked_by is CaseLink.QUOTED_REFERENCE
+
+
+def test_a_quoted_case_wins_over_the_conversations_own_case(make_classified, t0):
+    desk = Desk()
+    desk.handle(make_classified(topic=MessageTopic.ORDER, offset=1, received_at=t0))
+    other = case_reference(IntakePosition(2, 5))
+    later = desk.handle(
+        make_classified(offset=2, received_at=t0 + timedelta(minutes=5), quoted=[other]),
+        quoted=QuotedCase(other, "billing"),
+    )
+    after = desk.handle(make_classified(offset=3, received_at=t0 + timedelta(minutes=6)))
+
+    assert later.routed is not None and after.routed is not None
+    assert (later.routed.routing.case_reference, later.routed.routing.department) == (other, "billing")
+    # The conversation now continues the case it quoted.
+    assert (after.routed.routing.case_reference, after.routed.routing.department) == (other, "billing")
+    assert after.routed.routing.linked_by is CaseLink.CONVERSATION
+
+
+def test_a_quoted_case_whose_owner_is_unknown_keeps_its_reference_and_goes_by_the_rules(make_classified, t0):
+    desk = Desk()
+    quoted = case_reference(IntakePosition(1, 3))
+    decision = desk.handle(
+        make_classified(topic=MessageTopic.PAYMENT, offset=9, received_at=t0, quoted=[quoted]),
+        quoted=QuotedCase(quoted, None),
+    )
+
+    assert decision.routed is not None
+    routing = decision.routed.routing
+    assert (routing.case_reference, routing.is_follow_up, routing.linked_by) == (
+        quoted,
+        True,
+        CaseLink.QUOTED_REFERENCE,
+    )
+    assert (routing.department, routing.rule) == ("billing", "payment")
+
+
+def test_a_message_quoting_a_case_still_goes_to_the_team_the_customer_chose(make_classified, t0):
+    quoted = case_reference(IntakePosition(1, 3))
+    decision = Desk().handle(
+        make_classified(hint="billing", offset=9, received_at=t0, quoted=[quoted]), quoted=QuotedCase(quoted, "orders")
+    )
+
+    assert decision.routed is not None
+    assert decision.routed.routing.department == "billing"
+    assert decision.routed.routing.case_reference == quoted
+
+
+def test_a_non_actionable_message_quoting_a_case_is_recorded_against_it_and_not_routed(make_classified, t0):
+    quoted = case_reference(IntakePosition(1, 3))
+    decision = Desk().handle(
+        make_classified(type=MessageType.NON_ACTIONABLE, offset=9, received_at=t0, quoted=[quoted]),
+        quoted=QuotedCase(quoted, "orders"),
+    )
+
+    assert decision.routed is not None
+    assert decision.routed.routing.department is None
+    assert decision.routed.routing.case_reference == quoted
+    assert decision.department_case is None
+
+
+def test_quoted_references_are_canonical_in_the_order_quoted_without_repeats_or_mistypes():
+    first, second = case_reference(IntakePosition(0, 1)), case_reference(IntakePosition(3, 99))
+    mistyped = first[:-1] + ("0" if first[-1] != "0" else "1")
+    assert canonical_references([mistyped, second.lower(), first, second]) == [second, first]
 
 
 def test_a_follow_up_goes_to_the_department_that_owns_the_case(make_classified, t0):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -11,14 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from prometheus_client import REGISTRY
 
+from switchboard_common.case_reference import IntakePosition as Position
+from switchboard_common.case_reference import case_reference
 from switchboard_common.consume_loop import ConsumeLoop, RetryLater
 from switchboard_common.events import (
     CASE_ESCALATED,
     CASE_OPENED,
     INCIDENT_DETECTED,
     MESSAGE_CLASSIFIED,
+    MESSAGE_RECEIVED,
     MESSAGE_ROUTED,
     OutgoingRecord,
     encode_event,
@@ -26,21 +32,26 @@ from switchboard_common.events import (
 from switchboard_common.events.envelope import ConsumedRecord, Event, new_traceparent, trace_id_of
 from switchboard_common.events.models import (
     CaseEvent,
+    CaseLink,
     ClassifiedMessage,
     EscalationReason,
     Incident,
+    IntakePosition,
     MessageTopic,
     MessageType,
     Priority,
     RoutedMessage,
 )
 from switchboard_common.identity import derived_event_id
+from switchboard_common.routing import load_routing_config
 from switchboard_common.settings import ConsumerSettings, KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.kafka_testing import decode_all, publish, read_topic
 from switchboard_dispatcher.app import build_processor
+from switchboard_dispatcher.decision import dispatch
 from switchboard_dispatcher.processor import SOURCE, DispatcherProcessor
 from switchboard_dispatcher.settings import DispatcherSettings
+from switchboard_dispatcher.state import DispatcherState, PartitionState, StateWindows
 
 pytestmark = pytest.mark.kafka
 
@@ -93,6 +104,7 @@ async def running(
         yield processor
     finally:
         await loop.stop()
+        await processor.directory.close()
 
 
 async def routed_records(kafka: KafkaSettings, names: TopicNames, count: int) -> list[ConsumedRecord]:
@@ -348,3 +360,178 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.05)
+
+
+# -- a case quoted from another conversation -------------------------------------------------------
+
+
+def partition_of(conversation_id: str, partitions: int = 3) -> int:
+    """The partition the producers' default partitioner picks for a conversation (murmur2 of the key)."""
+    return (murmur2(conversation_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def conversations_on_different_partitions(prefix: str) -> tuple[str, str]:
+    first = f"{prefix}-a-{uuid.uuid4().hex[:8]}"
+    while True:
+        second = f"{prefix}-b-{uuid.uuid4().hex[:8]}"
+        if partition_of(second) != partition_of(first):
+            return first, second
+
+
+async def received(
+    kafka: KafkaSettings, names: TopicNames, make_classified: Callable[..., ClassifiedMessage], **fields: Any
+) -> ClassifiedMessage:
+    """A message written to intake.messages.v1 as an intake writes it, classified at its real position."""
+    draft = fresh(make_classified, 0, **fields)
+    intake = names("intake.messages.v1")
+    await publish(
+        kafka,
+        [
+            encode_event(
+                MESSAGE_RECEIVED,
+                topic=intake,
+                event_id=draft.message.event_id,
+                source="test/intake",
+                key=draft.message.conversation_id,
+                data=draft.message,
+            )
+        ],
+    )
+    [record] = [
+        r
+        for r in await read_topic(
+            kafka, intake, until=lambda rs: any(r.header("ce_id") == draft.message.event_id for r in rs)
+        )
+        if r.header("ce_id") == draft.message.event_id
+    ]
+    return draft.model_copy(
+        update={"intake_position": IntakePosition(partition=record.partition, offset=record.offset)}
+    )
+
+
+def quoted_count(outcome: str) -> float:
+    return counter("switchboard_dispatcher_quoted_references_total", {"outcome": outcome})
+
+
+async def test_a_message_quoting_a_case_from_another_conversation_goes_to_the_owning_team_as_its_follow_up(
+    kafka_settings, kafka_topics, make_classified, schema_check
+):
+    names = kafka_topics
+    chat_a, chat_b = conversations_on_different_partitions("webchat")
+    opening = await received(
+        kafka_settings, names, make_classified, conversation_id=chat_a, topic=MessageTopic.LOGISTICS
+    )
+    reference = case_reference(Position(opening.intake_position.partition, opening.intake_position.offset))
+
+    async with running(dispatcher_settings(kafka_settings)):
+        await publish(kafka_settings, [as_record(names, opening)])
+        await routed_records(kafka_settings, names, 1)
+        # A new chat session, another partition, wording that the rules would send to billing; the
+        # customer typed the reference loosely. Before it, a mistyped reference that is ignored.
+        mistyped = reference[:-1] + ("0" if reference[-1] != "0" else "1")
+        quoting = await received(
+            kafka_settings,
+            names,
+            make_classified,
+            conversation_id=chat_b,
+            topic=MessageTopic.PAYMENT,
+            quoted=[mistyped, reference.lower().replace("-", " ")],
+        )
+        unknown = await received(
+            kafka_settings,
+            names,
+            make_classified,
+            conversation_id=f"other-{uuid.uuid4().hex[:6]}",
+            topic=MessageTopic.PAYMENT,
+            quoted=[case_reference(Position(opening.intake_position.partition, 50_000))],
+        )
+        await publish(kafka_settings, [as_record(names, quoting), as_record(names, unknown)])
+        routed = await routed_records(kafka_settings, names, 3)
+        logistics = await read_topic(kafka_settings, names.department("logistics"), count=2, timeout=30)
+        billing = await read_topic(kafka_settings, names.department("billing"), count=1, timeout=30)
+
+    decided = by_message(routed)
+    follow_up = decided[quoting.message.event_id].routing
+    assert (follow_up.case_reference, follow_up.is_follow_up, follow_up.linked_by) == (
+        reference,
+        True,
+        CaseLink.QUOTED_REFERENCE,
+    )
+    assert (follow_up.department, follow_up.rule) == ("logistics", "follow-up")
+    cases = {c.message_event_id: (c.case_reference, c.linked_by) for c in decode_all(logistics, CASE_OPENED)}
+    assert cases == {
+        opening.message.event_id: (reference, None),
+        quoting.message.event_id: (reference, CaseLink.QUOTED_REFERENCE),
+    }
+    # Keyed by its own conversation, like every department event.
+    assert {r.key for r in logistics} == {chat_a.encode(), chat_b.encode()}
+    schema_valid(schema_check, logistics, "switchboard.case.routed.v1")
+    schema_valid(schema_check, routed, "switchboard.message.routed.v1")
+
+    # A reference that passes its check symbol but names no message: ignored, a case of its own.
+    own = decided[unknown.message.event_id].routing
+    assert (own.is_follow_up, own.department, own.linked_by) == (False, "billing", None)
+    assert own.case_reference == case_reference(
+        Position(unknown.intake_position.partition, unknown.intake_position.offset)
+    )
+    assert [c.message_event_id for c in decode_all(billing, CASE_OPENED)] == [unknown.message.event_id]
+
+
+async def test_a_quoted_case_the_dispatcher_no_longer_remembers_is_found_in_kafka_after_a_restart(
+    kafka_settings, kafka_topics, make_classified
+):
+    # The case was opened twenty days ago: beyond the dispatcher's case memory (14 days), so no rebuild
+    # brings it back; only its routing record on intake.routed.v1 knows its owner.
+    names = kafka_topics
+    chat_old, chat_new = conversations_on_different_partitions("sms")
+    old = await received(kafka_settings, names, make_classified, conversation_id=chat_old, topic=MessageTopic.ORDER)
+    reference = case_reference(Position(old.intake_position.partition, old.intake_position.offset))
+    long_ago = datetime.now(UTC) - timedelta(days=20)
+    state = DispatcherState(StateWindows())
+    state.partitions[old.intake_position.partition] = PartitionState()
+    decision = dispatch(old, state, load_routing_config(), long_ago, partition=old.intake_position.partition)
+    assert decision.routed is not None and decision.routed.routing.department == "orders"
+    routed_then = encode_event(
+        MESSAGE_ROUTED,
+        topic=names("intake.routed.v1"),
+        event_id=decision.routed.event_id,
+        source=SOURCE,
+        key=chat_old,
+        data=decision.routed,
+        time=long_ago,
+        subject=reference,
+    )
+    producer = AIOKafkaProducer(**kafka_settings.client_kwargs())
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            routed_then.topic,
+            value=routed_then.value,
+            key=routed_then.key,
+            headers=list(routed_then.headers),
+            timestamp_ms=int(long_ago.timestamp() * 1000),
+        )
+    finally:
+        await producer.stop()
+
+    quoting = await received(
+        kafka_settings,
+        names,
+        make_classified,
+        conversation_id=chat_new,
+        topic=MessageTopic.LOGISTICS,
+        quoted=[reference],
+    )
+    found_before = quoted_count("owner_found")
+    async with running(dispatcher_settings(kafka_settings)) as processor:
+        await publish(kafka_settings, [as_record(names, quoting)])
+        routed = await routed_records(kafka_settings, names, 2)
+        assert processor.directory.cached_owner(reference) == "orders"
+
+    follow_up = by_message(routed)[quoting.message.event_id].routing
+    assert (follow_up.case_reference, follow_up.department, follow_up.linked_by) == (
+        reference,
+        "orders",
+        CaseLink.QUOTED_REFERENCE,
+    )
+    assert quoted_count("owner_found") == found_before + 1  # looked up in Kafka, not remembered

@@ -2,6 +2,11 @@
 
 An intake answers its provider or customer with success only after Kafka acknowledged the event; if
 Kafka does not acknowledge in time it answers 503 with ``Retry-After`` so that the provider retries.
+
+Every message leaves with ``thread.quoted_case_references`` filled: an intake that found the
+references itself (email reads subject and quoted text its own way) keeps its list; for the others
+the publisher finds them in the subject and text (:func:`with_quoted_case_references`), so that a
+customer quoting a case reference on any channel is attached to that case by the dispatcher.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 from starlette.requests import ClientDisconnect
 
+from switchboard_common.case_reference import find_case_references
 from switchboard_common.events import MESSAGE_RECEIVED, OutgoingRecord, encode_event
 from switchboard_common.events.envelope import new_traceparent
 from switchboard_common.events.models import IntakeMessage
@@ -31,6 +37,17 @@ UNAVAILABLE = Counter("switchboard_intake_unavailable_total", "Requests answered
 RETRY_AFTER_SECONDS = 2
 
 
+def with_quoted_case_references(message: IntakeMessage) -> IntakeMessage:
+    """The message with the case references quoted in its subject and text, unless the intake set them."""
+    if message.thread.quoted_case_references:
+        return message
+    found = find_case_references(f"{message.subject or ''}\n{message.text.plain}")
+    if not found:
+        return message
+    thread = message.thread.model_copy(update={"quoted_case_references": found})
+    return message.model_copy(update={"thread": thread})
+
+
 class IntakePublisher:
     """Publishes normalised messages to intake.messages.v1 and waits for Kafka's acknowledgement."""
 
@@ -40,6 +57,7 @@ class IntakePublisher:
         self._service = service
 
     def record(self, message: IntakeMessage, traceparent: str | None = None) -> OutgoingRecord:
+        message = with_quoted_case_references(message)
         return encode_event(
             MESSAGE_RECEIVED,
             topic=self._topic,

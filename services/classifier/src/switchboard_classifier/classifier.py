@@ -2,7 +2,8 @@
 
 A :class:`Classifier` turns a :class:`ClassificationInput` into a
 :class:`~switchboard_common.events.models.Classification`. Both classifiers share what must be
-exact: language, entities, masking, automated messages, and the taxonomy's keyword evidence. The
+exact: language, entities, masking, automated messages, a text that is only a rating (an answer to a
+satisfaction request: non-actionable), and the taxonomy's keyword evidence. The
 :class:`RulesClassifier` decides from that evidence alone; the :class:`HybridClassifier` adds the
 trained model (:mod:`switchboard_classifier.model`) and decides with both
 (:mod:`switchboard_classifier.combination`).
@@ -34,7 +35,9 @@ from switchboard_common.events.models import (
     Sentiment,
 )
 from switchboard_common.language import LanguageDetector
+from switchboard_common.satisfaction import rating_in_text
 
+RATING_ONLY_EVIDENCE = "type:non_actionable:rating-only"
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")
 
@@ -117,6 +120,24 @@ class RulesClassifier:
                 confidence=1.0,
                 model=self.name,
                 evidence=[f"automated:{item.automated.value}", guess.evidence],
+            )
+
+        score = rating_in_text(item.text)
+        if score is not None:
+            # "5", "★★★★", "四星": an answer to a satisfaction request, which the notifier records
+            # against the case; no team has anything to do with it.
+            return Classification(
+                language=guess.language,
+                type=MessageType.NON_ACTIONABLE,
+                topic=MessageTopic.OTHER,
+                priority=Priority.LOW,
+                sentiment=Sentiment(score=(score - 3) / 2),
+                entities=entities,
+                masked_subject=masked_subject,
+                masked_text=masked_text,
+                confidence=1.0,
+                model=self.name,
+                evidence=[RATING_ONLY_EVIDENCE, guess.evidence],
             )
 
         found = tally(self._rulebook.scan(normalised))

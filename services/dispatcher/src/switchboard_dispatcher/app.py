@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from switchboard_common.health import HealthChecks
 from switchboard_common.service import ConsumerRuntime, consumer_app
 from switchboard_common.topics import INCIDENTS, TopicPlan, load_topic_plan
+from switchboard_dispatcher.case_directory import CaseDirectory
 from switchboard_dispatcher.processor import DispatcherProcessor
 from switchboard_dispatcher.rules import RoutingRules
 from switchboard_dispatcher.settings import DispatcherSettings
@@ -32,6 +33,11 @@ def build_processor(settings: DispatcherSettings) -> DispatcherProcessor:
         windows=settings.windows(),
         incident_partitions=partitions_of(plan, INCIDENTS),
         rebuild_timeout_s=settings.rebuild_timeout_seconds,
+        directory=CaseDirectory(
+            settings.kafka,
+            timeout_s=settings.quoted_case_lookup_timeout_seconds,
+            scan_limit=settings.quoted_case_scan_limit,
+        ),
     )
 
 
@@ -63,6 +69,7 @@ def create_app(settings: DispatcherSettings | None = None) -> FastAPI:
     async def on_shutdown() -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        await processor.directory.close()
 
     app = consumer_app(
         title="Switchboard dispatcher", runtime=runtime, health=health, on_startup=on_startup, on_shutdown=on_shutdown

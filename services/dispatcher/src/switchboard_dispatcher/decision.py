@@ -12,16 +12,26 @@ Per message the decision holds:
 * an incident when this complaint makes its topic surge and no incident is open for it.
 
 Cases: a message opens a case whose reference derives from its position in ``intake.messages.v1``
-(the notifier derives the same reference on its own). A follow-up (a later message in the same
-conversation within the follow-up window of its last activity, or one quoting the conversation's
-case reference) keeps that reference and goes to the department that owns the case, unless the
-customer chose a team on the channel, or the rules no longer route to that department: a case is
-worked by one team, and a short "any news?" would otherwise land wherever its own wording points.
+(the notifier derives the same reference on its own). A follow-up keeps the case's reference and
+goes to the department that owns the case, unless the customer chose a team on the channel, or the
+rules no longer route to that department: a case is worked by one team, and a short "any news?"
+would otherwise land wherever its own wording points. A message is a follow-up when
+
+* it quotes the reference of a case (``thread.quoted_case_references``, the first that names a case),
+  from any conversation on any channel: the processor looks the case and its owner up
+  (:mod:`switchboard_dispatcher.case_directory`) and passes it in as ``quoted``; when the case
+  exists but its owner cannot be found, the message keeps the reference and is routed by the rules;
+* or it continues its conversation's case: within the follow-up window of the case's last activity,
+  or quoting the case's reference within the case memory.
+
+``Routing.linked_by`` says which: ``quoted_reference`` or ``conversation``. A quoted reference that
+names no case (mistyped, unknown) is ignored.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,6 +45,7 @@ from switchboard_common.events import InvalidMessage
 from switchboard_common.events.models import (
     Attachment,
     CaseEvent,
+    CaseLink,
     ClassifiedMessage,
     Entities,
     Incident,
@@ -54,7 +65,8 @@ from switchboard_common.routing import (
     resolution_deadline,
     route,
 )
-from switchboard_dispatcher.state import DispatcherState, RoutedFacts, as_utc
+from switchboard_dispatcher.case_directory import QuotedCase
+from switchboard_dispatcher.state import ConversationCase, DispatcherState, RoutedFacts, StateWindows, as_utc
 
 NON_ACTIONABLE_RULE = "non-actionable"
 FOLLOW_UP_RULE = "follow-up"
@@ -88,8 +100,13 @@ def decide(
     now: datetime,
     *,
     partition: int,
+    quoted: QuotedCase | None = None,
 ) -> Decision:
-    """Route one classified message read from ``partition`` of ``intake.classified.v1``."""
+    """Route one classified message read from ``partition`` of ``intake.classified.v1``.
+
+    ``quoted`` is the case the message quotes when that is not its conversation's case (looked up
+    by the processor); it wins over the conversation's case: the customer named it.
+    """
     message = classified.message
     _check(classified)
     memory = state.partition(partition)
@@ -98,8 +115,9 @@ def decide(
 
     classification = classified.classification
     received_at = as_utc(message.received_at)
-    quoted = _canonical(message.thread.quoted_case_references)
-    case = memory.current_case(message.conversation_id, received_at, quoted, state.windows)
+    references = canonical_references(message.thread.quoted_case_references)
+    conversation = memory.current_case(message.conversation_id, received_at, references, state.windows)
+    link = _link(conversation, quoted, received_at, state.windows)
 
     decision = route(
         config,
@@ -112,25 +130,27 @@ def decide(
         ),
     )
     if (
-        case is not None
+        link is not None
+        and link.department is not None
         and decision.department is not None
         and not _customer_chose(config, decision)
-        and case.department in config.departments()  # else the rules no longer send anything there
+        and link.department in config.departments()  # else the rules no longer send anything there
     ):
-        decision = RouteDecision(department=case.department, rule=FOLLOW_UP_RULE)
+        decision = RouteDecision(department=link.department, rule=FOLLOW_UP_RULE)
 
     if decision.department is None:
         reasons = []
     else:
-        earlier = case.complaints if case is not None else 0
+        earlier = link.complaints if link is not None else 0
         reasons = escalation_reasons(config, classification, earlier_complaints_in_conversation=earlier)
     position = classified.intake_position
     routing = Routing(
         department=decision.department,
-        case_reference=case.case_reference
-        if case is not None
+        case_reference=link.case_reference
+        if link is not None
         else case_reference(IntakePosition(position.partition, position.offset)),
-        is_follow_up=case is not None,
+        is_follow_up=link is not None,
+        linked_by=link.by if link is not None else None,
         escalated=bool(reasons),
         escalation_reasons=reasons,
         rule=decision.rule,
@@ -165,9 +185,10 @@ def dispatch(
     now: datetime,
     *,
     partition: int,
+    quoted: QuotedCase | None = None,
 ) -> Decision:
     """Decide, and remember the decision: the processor's step for every message."""
-    decision = decide(classified, state, config, now, partition=partition)
+    decision = decide(classified, state, config, now, partition=partition, quoted=quoted)
     if not decision.is_duplicate:
         state.record(partition, decision.facts, now=now, incidents=config.incidents, raised=decision.incident)
     return decision
@@ -187,6 +208,7 @@ def case_event(routed: RoutedMessage, event_id: str) -> CaseEvent:
         message_event_id=message.event_id,
         department=routing.department,
         is_follow_up=routing.is_follow_up,
+        linked_by=routing.linked_by,
         channel=message.channel,
         kind=message.kind,
         received_at=message.received_at,
@@ -265,17 +287,43 @@ def _surge(routed: RoutedMessage, state: DispatcherState, config: RoutingConfig)
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """The case a follow-up continues: its reference, its owner if known, and how it was linked."""
+
+    case_reference: str
+    department: str | None
+    complaints: int
+    by: CaseLink
+
+
+def _link(
+    conversation: ConversationCase | None, quoted: QuotedCase | None, received_at: datetime, windows: StateWindows
+) -> _Link | None:
+    if quoted is not None and (conversation is None or conversation.case_reference != quoted.case_reference):
+        return _Link(quoted.case_reference, quoted.department, 0, CaseLink.QUOTED_REFERENCE)
+    if conversation is None:
+        return None
+    within = received_at - conversation.last_activity_at <= windows.follow_up
+    # Outside the follow-up window the conversation's case continues only because it was quoted.
+    by = CaseLink.CONVERSATION if within else CaseLink.QUOTED_REFERENCE
+    return _Link(conversation.case_reference, conversation.department, conversation.complaints, by)
+
+
 def _customer_chose(config: RoutingConfig, decision: RouteDecision) -> bool:
     return any(rule.name == decision.rule and rule.department == HINT for rule in config.rules)
 
 
-def _canonical(references: list[str]) -> set[str]:
-    found = set()
+def canonical_references(references: Iterable[str]) -> list[str]:
+    """The valid references among those quoted, canonical, in the order quoted, without repeats."""
+    found: list[str] = []
     for reference in references:
         try:
-            found.add(normalise_case_reference(reference))
+            canonical = normalise_case_reference(reference)
         except InvalidCaseReference:
             continue
+        if canonical not in found:
+            found.append(canonical)
     return found
 
 

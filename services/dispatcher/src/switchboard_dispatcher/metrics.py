@@ -38,3 +38,14 @@ STATE_REBUILD_SECONDS = Histogram(
 STATE_REBUILD_FAILURES = Counter(
     "switchboard_dispatcher_state_rebuild_failures_total", "State rebuilds that failed (retried with the next batch)."
 )
+QUOTED_REFERENCES = Counter(
+    "switchboard_dispatcher_quoted_references_total",
+    "Case references quoted from outside their conversation, by what the look-up found: owner_found, "
+    "owner_cached, owner_not_found (kept, routed by the rules), unknown (ignored), lookup_failed (retried).",
+    ["outcome"],
+)
+CASE_LOOKUP_SECONDS = Histogram(
+    "switchboard_dispatcher_case_lookup_seconds",
+    "Time to look up a quoted case's owner in intake.messages.v1 and intake.routed.v1.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

@@ -14,6 +14,12 @@ as a duplicate. Run the dispatcher with transactions.
 
 A rebuild that fails raises: the loop keeps the partitions paused, retries with backoff, and reports
 the service not ready while it cannot make progress.
+
+A message that quotes a case reference other than its conversation's case is attached to the quoted
+case, wherever that case's conversation lives: :class:`~switchboard_dispatcher.case_directory.CaseDirectory`
+looks the case and its owner up in Kafka (bounded, cached, nothing to rebuild) before the decision.
+Up to :data:`MAX_QUOTED_LOOKUPS` quoted references are tried per message, in the order quoted; the
+first that names a case is the one.
 """
 
 from __future__ import annotations
@@ -45,7 +51,8 @@ from switchboard_common.events.models import ClassifiedMessage, Incident
 from switchboard_common.partition_reader import read_partitions_since
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import ESCALATIONS, INCIDENTS, INTAKE_CLASSIFIED, INTAKE_ROUTED, TopicNames
-from switchboard_dispatcher.decision import Decision, dispatch
+from switchboard_dispatcher.case_directory import CaseDirectory, QuotedCase
+from switchboard_dispatcher.decision import Decision, canonical_references, dispatch
 from switchboard_dispatcher.metrics import (
     DUPLICATES_SUPPRESSED,
     ESCALATIONS_BY_REASON,
@@ -62,6 +69,7 @@ from switchboard_dispatcher.state import DispatcherState, PartitionState, Routed
 log = logging.getLogger(__name__)
 
 SOURCE = "switchboard/dispatcher"
+MAX_QUOTED_LOOKUPS = 3
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -82,6 +90,7 @@ class DispatcherProcessor(Processor):
         incident_partitions: int = 1,
         rebuild_timeout_s: float = 120.0,
         clock: Callable[[], datetime] = utc_now,
+        directory: CaseDirectory | None = None,
     ) -> None:
         self.names = TopicNames(kafka.topic_prefix)
         self._input = self.names(INTAKE_CLASSIFIED)
@@ -94,6 +103,7 @@ class DispatcherProcessor(Processor):
         self._incident_partitions = incident_partitions
         self._rebuild_timeout_s = rebuild_timeout_s
         self._clock = clock
+        self.directory = directory or CaseDirectory(kafka)
 
     # -- the business step -----------------------------------------------------------------------
 
@@ -102,9 +112,10 @@ class DispatcherProcessor(Processor):
         if partition not in self.state.partitions:
             raise RetryLater(f"the state of {record.topic}[{partition}] is not rebuilt yet")
         classified: ClassifiedMessage = event.data
+        quoted = await self._quoted_case(classified, partition)
         config = self.rules.current
         now = self._clock()
-        decision = dispatch(classified, self.state, config, now, partition=partition)
+        decision = dispatch(classified, self.state, config, now, partition=partition, quoted=quoted)
         if decision.is_duplicate:
             DUPLICATES_SUPPRESSED.inc()
             log.info(
@@ -113,7 +124,32 @@ class DispatcherProcessor(Processor):
             )
             return ()
         _count(decision)
+        self._remember_opened(decision)
         return self._records(decision, event.traceparent)
+
+    async def _quoted_case(self, classified: ClassifiedMessage, partition: int) -> QuotedCase | None:
+        """The case the message quotes, when that is not its own conversation's case (see the docstring)."""
+        message = classified.message
+        references = canonical_references(message.thread.quoted_case_references)
+        if not references:
+            return None
+        memory = self.state.partition(partition)
+        if message.event_id in memory.seen:
+            return None  # a duplicate: nothing to decide
+        own = memory.conversations.get(message.conversation_id)
+        for reference in references[:MAX_QUOTED_LOOKUPS]:
+            if own is not None and reference == own.case_reference:
+                return None  # the conversation's own case: it continues as before
+            found = await self.directory.find(reference)
+            if found is not None:
+                return found
+        return None
+
+    def _remember_opened(self, decision: Decision) -> None:
+        routed = decision.routed
+        assert routed is not None
+        if not routed.routing.is_follow_up and routed.routing.department is not None:
+            self.directory.remember(routed.routing.case_reference, routed.routing.department)
 
     def _records(self, decision: Decision, traceparent: str | None) -> list[OutgoingRecord]:
         routed = decision.routed
@@ -241,6 +277,8 @@ class DispatcherProcessor(Processor):
                     rebuilt[record.partition].record(
                         RoutedFacts.of(routed), now=now, windows=self.state.windows, incidents=incident_policy
                     )
+                    if not routed.routing.is_follow_up and routed.routing.department is not None:
+                        self.directory.remember(routed.routing.case_reference, routed.routing.department)
         return rebuilt, incidents
 
 

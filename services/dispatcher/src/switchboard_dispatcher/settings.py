@@ -40,6 +40,17 @@ class DispatcherSettings(ConsumerServiceSettings):
         description="How long a conversation's case is remembered (a quoted reference still continues it); "
         "state rebuilds read intake.routed.v1 this far back, so keep it within that topic's retention.",
     )
+    quoted_case_lookup_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Upper bound on looking up the owner of a case quoted from another conversation; "
+        "past it the batch is retried later.",
+    )
+    quoted_case_scan_limit: int = Field(
+        default=1000,
+        ge=1,
+        description="Routing records read at most past the binary search when looking up a quoted case.",
+    )
     rebuild_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Upper bound on reading back the state of newly assigned partitions."
     )

@@ -107,6 +107,13 @@ class EscalationReason(StrEnum):
     INCIDENT = "incident"
 
 
+class CaseLink(StrEnum):
+    """How a follow-up was attached to an existing case."""
+
+    CONVERSATION = "conversation"
+    QUOTED_REFERENCE = "quoted_reference"
+
+
 class CustomerIdentity(EventModel):
     """The customer as seen on the channel."""
 
@@ -290,6 +297,11 @@ class Routing(EventModel):
     department: str | None = Field(description="Department topic it was routed to; null when only recorded.")
     case_reference: str
     is_follow_up: bool = False
+    linked_by: CaseLink | None = Field(
+        default=None,
+        description="For a follow-up: how it was attached to the case: the same conversation (email thread, chat "
+        "session) or a case reference the customer quoted (any channel, any conversation).",
+    )
     escalated: bool = False
     escalation_reasons: list[EscalationReason] = Field(default_factory=list)
     rule: str = Field(description="Name of the routing rule that matched.")
@@ -328,6 +340,11 @@ class CaseEvent(EventModel):
     message_event_id: str
     department: str
     is_follow_up: bool = False
+    linked_by: CaseLink | None = Field(
+        default=None,
+        description="For a follow-up: how it was attached to the case: the same conversation (email thread, chat "
+        "session) or a case reference the customer quoted (any channel, any conversation).",
+    )
     channel: Channel
     kind: MessageKind = MessageKind.MESSAGE
     received_at: datetime
