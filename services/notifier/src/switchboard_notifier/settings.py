@@ -87,8 +87,8 @@ class NotifierSettings(ConsumerServiceSettings):
     rating_link_secret: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("SATISFACTION_LINK_SECRET", "NOTIFIER_SATISFACTION_LINK_SECRET"),
-        description="SATISFACTION_LINK_SECRET: signs email rating links; intake-email verifies them with the same secret. "
-        "Without it (or without EMAIL_PUBLIC_BASE_URL) email customers get no satisfaction request.",
+        description="SATISFACTION_LINK_SECRET: signs email rating links; intake-email verifies them with the same "
+        "secret. Without it (or without EMAIL_PUBLIC_BASE_URL) email customers get no satisfaction request.",
     )
     rating_base_url: str | None = Field(
         default=None,
