@@ -97,6 +97,12 @@ class DovecotServer:
         for folder in (self.root, self.mail_root, self.root / "state", self.root / "run"):
             folder.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)
+        closed = [p for p in self.root.resolve().parents if not p.stat().st_mode & 0o001]
+        if closed and os.geteuid() == 0:
+            raise RuntimeError(
+                f"Dovecot's mail user {self.mail_user} cannot reach {self.root}: {closed[0]} is not searchable "
+                "by others (chmod o+x it, or put the server somewhere else)"
+            )
         os.chown(self.mail_root, self._mail_uid, self._mail_gid)
         self.mail_root.chmod(0o750)
         tls = self_signed_certificate(self.cert_path.parent) is not None

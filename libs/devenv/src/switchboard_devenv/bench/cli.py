@@ -104,6 +104,7 @@ async def _consumers(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
 async def _email(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     from switchboard_devenv.bench import email_drain
 
+    logs.chmod(0o755)  # Dovecot's unprivileged mail user reaches its Maildir through this folder
     gateway = await BenchGateway.start(logs, only=[])
     try:
         return await email_drain.run(gateway, args.messages, logs)
