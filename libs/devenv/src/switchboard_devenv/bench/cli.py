@@ -104,7 +104,6 @@ async def _consumers(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
 async def _email(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     from switchboard_devenv.bench import email_drain
 
-    logs.chmod(0o755)  # Dovecot's unprivileged mail user reaches its Maildir through this folder
     gateway = await BenchGateway.start(logs, only=[])
     try:
         return await email_drain.run(gateway, args.messages, logs)
@@ -129,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as folder:
         logs = Path(folder)
+        logs.chmod(0o711)  # noqa: S103 - Dovecot's unprivileged mail user reaches its Maildir through it
         if args.command == "pipeline":
             report = asyncio.run(_pipeline(args, logs))
             _print_pipeline(report)
