@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as folder:
         logs = Path(folder)
-        logs.chmod(0o711)  # noqa: S103 - Dovecot's unprivileged mail user reaches its Maildir through it
+        logs.chmod(0o711)  # Dovecot's unprivileged mail user reaches its Maildir through it
         if args.command == "pipeline":
             report = asyncio.run(_pipeline(args, logs))
             _print_pipeline(report)
