@@ -203,6 +203,18 @@ async def test_two_messages_routed_close_together_in_one_conversation_get_one_ac
     assert [a.outcome for a in acks(outputs)] == [AckOutcome.SENT, AckOutcome.SUPPRESSED]
 
 
+async def test_without_a_conversation_window_every_message_is_acknowledged_even_one_sent_before_the_last_ack(clock):
+    notifier = make(clock, conversation_window="0s")
+    first, second = message(1), message(2, received_at=T0 + timedelta(seconds=1))
+    await notifier.process(*intake_event(first, INTAKE, 0))
+    await notifier.process(*intake_event(second, INTAKE, 1))
+    clock.advance(5)  # the first acknowledgement is recorded after the second message arrived
+    outputs = list(await notifier.process(*routed_event(routed(first), ROUTED, 0)))
+    outputs += await notifier.process(*routed_event(routed(second), ROUTED, 1))
+    assert len(chat_messages(outputs)) == 2
+    assert [a.outcome for a in acks(outputs)] == [AckOutcome.SENT, AckOutcome.SENT]
+
+
 async def test_a_message_in_the_same_conversation_after_the_window_is_acknowledged_again(clock):
     notifier = make(clock, conversation_window="10m")
     first, later = message(1), message(2, received_at=T0 + timedelta(minutes=11))

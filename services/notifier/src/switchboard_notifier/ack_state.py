@@ -185,6 +185,13 @@ class SuppressReason(StrEnum):
     RECIPIENT_LIMIT = "recipient_limit_reached"
 
 
+def recently_acknowledged(state: PartitionState, message: IntakeMessage, window: timedelta) -> bool:
+    """The conversation had an acknowledgement less than ``window`` before this message (or after it: the
+    customer wrote again before the first acknowledgement went out). A zero window acknowledges every message."""
+    last = state.conversation_acked_at.get(message.conversation_id)
+    return window > timedelta(0) and last is not None and message.received_at - last < window
+
+
 def suppression(
     message: IntakeMessage,
     *,
@@ -203,8 +210,7 @@ def suppression(
         return SuppressReason.NO_SENDER
     if now - message.received_at > max_age:
         return SuppressReason.EXPIRED
-    last = state.conversation_acked_at.get(message.conversation_id)
-    if last is not None and message.received_at - last < conversation_window:
+    if recently_acknowledged(state, message, conversation_window):
         return SuppressReason.CONVERSATION_RECENTLY_ACKNOWLEDGED
     if recipient_limit is not None and recipient_recent >= recipient_limit:
         return SuppressReason.RECIPIENT_LIMIT

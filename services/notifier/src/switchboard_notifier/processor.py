@@ -76,6 +76,7 @@ from switchboard_notifier.ack_state import (
     PendingAck,
     SuppressReason,
     is_answer_record,
+    recently_acknowledged,
     suppression,
 )
 from switchboard_notifier.case_origin import OriginLookup
@@ -446,8 +447,7 @@ class NotifierProcessor(Processor):
                 entry.answer = answer
         if entry.answer is not None:
             return await self._take_answer(state, entry, now)
-        last = state.conversation_acked_at.get(message.conversation_id)
-        if last is not None and message.received_at - last < self._settings.conversation_window:
+        if recently_acknowledged(state, message, self._settings.conversation_window):
             return [
                 self._record(
                     state,
