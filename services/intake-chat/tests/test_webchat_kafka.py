@@ -256,3 +256,36 @@ async def test_without_kafka_a_message_is_refused_with_a_retryable_503(kafka_top
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "2"
     assert response.json()["retryable"] is True
+
+
+async def test_a_resumed_socket_is_accepting_messages_while_its_replay_is_still_reading(
+    kafka_settings, kafka_topics, monkeypatch
+):
+    from switchboard_intake_chat.outbound import OutboundRelay
+
+    replay_started = asyncio.Event()
+    release = asyncio.Event()
+    original = OutboundRelay.replay
+
+    async def slow_replay(self, *args, **kwargs):
+        replay_started.set()
+        await release.wait()
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(OutboundRelay, "replay", slow_replay)
+    async with running_app(create_app(settings_for(kafka_settings))) as url:
+        await ready(url)
+        ws_url = url.replace("http", "ws") + "/v1/webchat/ws"
+        async with websockets.connect(ws_url) as ws:
+            welcome = json.loads(await ws.recv())
+        assert not replay_started.is_set(), "a new session has nothing to replay"
+        await send_outbound(kafka_settings, kafka_topics, outbound(welcome["conversation_id"], 1))
+        async with websockets.connect(f"{ws_url}?session={welcome['session']}") as ws:
+            await ws.recv()  # welcome
+            await asyncio.wait_for(replay_started.wait(), 10)
+            await ws.send(json.dumps({"type": "message", "id": "while-replaying", "text": "still there?"}))
+            accepted = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            assert (accepted["type"], accepted["id"]) == ("accepted", "while-replaying")
+            release.set()
+            replayed = json.loads(await asyncio.wait_for(ws.recv(), 15))
+    assert replayed["text"] == "reply 1"

@@ -382,12 +382,10 @@ class ChatSocket:
                     },
                 }
             )
-            missed = await self.chat.relay.replay(
-                session.conversation_id, Cursor.parse(after), self.chat.replay_since_ms(session)
-            )
-            for item in missed:
-                await self._deliver(item)
-            writer = asyncio.create_task(self._forward(subscription))
+            # A resumed session first gets what it missed; a new one has nothing to catch up on. The replay
+            # runs beside the reader, so the customer's messages are accepted while it reads Kafka.
+            resumed = token is not None
+            writer = asyncio.create_task(self._forward(subscription, session if resumed else None, after))
             await self._read(session, headers.get("accept-language"))
         except WebSocketDisconnect:
             pass
@@ -404,9 +402,21 @@ class ChatSocket:
         self._sent[item.cursor.partition] = item.cursor.offset
         await self.send(item.frame())
 
-    async def _forward(self, subscription: Any) -> None:
+    async def _forward(self, subscription: Any, resumed: ChatSession | None, after: str | None) -> None:
         overflow = asyncio.create_task(subscription.overflowed.wait())
         try:
+            if resumed is not None:
+                try:
+                    missed = await self.chat.relay.replay(
+                        resumed.conversation_id, Cursor.parse(after), self.chat.replay_since_ms(resumed)
+                    )
+                except Exception as exc:  # Kafka unreachable or slow: the client reconnects and catches up then
+                    log.warning("could not replay missed messages; asking the client to reconnect", exc_info=exc)
+                    with contextlib.suppress(Exception):
+                        await self.ws.close(code=1013, reason="try again later")
+                    return
+                for item in missed:
+                    await self._deliver(item)
             while True:
                 getter = asyncio.create_task(subscription.queue.get())
                 done, _ = await asyncio.wait({getter, overflow}, return_when=asyncio.FIRST_COMPLETED)
