@@ -86,7 +86,9 @@ class WebChat:
     def verify(self, token: str) -> ChatSession | None:
         return verify_session(self._secret, token, int(self._clock()), self.settings.session_ttl_days * 86400)
 
-    def parse(self, raw: bytes | str, *, allow_ping: bool = False) -> ChatMessageIn | ChatActionIn | Ping:
+    def parse(
+        self, raw: bytes | str, *, allow_ping: bool = False, default_type: str = "message"
+    ) -> ChatMessageIn | ChatActionIn | Ping:
         size = len(raw.encode() if isinstance(raw, str) else raw)
         if size > self.settings.max_frame_bytes:
             raise ChatRejected(
@@ -98,7 +100,7 @@ class WebChat:
             raise ChatRejected(ErrorCode.INVALID_JSON, f"not valid JSON: {exc}", 400) from None
         if not isinstance(document, dict):
             raise ChatRejected(ErrorCode.INVALID_FRAME, "a frame is a JSON object", 422)
-        kind = document.get("type", "message")
+        kind = document.get("type", default_type)
         given_id = document.get("id")
         client_id = given_id if isinstance(given_id, str) and CLIENT_ID.match(given_id) else None
         if kind == "ping" and allow_ping:
@@ -218,6 +220,36 @@ def webchat_router(chat: WebChat) -> APIRouter:
         page = resources.files("switchboard_intake_chat.static").joinpath("chat.html").read_text("utf-8")
         return HTMLResponse(page)
 
+    async def accept_posted(
+        request: Request,
+        credentials: HTTPAuthorizationCredentials | None,
+        accept_language: str | None,
+        expected: type[ChatMessageIn] | type[ChatActionIn],
+        default_type: str,
+        elsewhere: str,
+    ) -> Any:
+        """One posted message or button press: the session, the size limit, the frame, Kafka's acceptance."""
+        session = chat.verify(_bearer(credentials))
+        if session is None:
+            raise HTTPException(401, "invalid or expired chat session")
+        body = await read_body_limited(request, chat.settings.max_frame_bytes)
+        try:
+            item = chat.parse(body, default_type=default_type)
+            if not isinstance(item, expected):
+                raise ChatRejected(ErrorCode.UNKNOWN_TYPE, elsewhere, 422)
+            event = await chat.accept(session, item, accept_language)
+        except ChatRejected as exc:
+            return _rejection_response(exc)
+        accepted: dict[str, Any] = {
+            "type": "accepted",
+            "id": item.id,
+            "event_id": event.event_id,
+            "conversation_id": event.conversation_id,
+        }
+        if isinstance(item, ChatActionIn):
+            accepted["satisfaction"] = event.satisfaction.model_dump() if event.satisfaction else None
+        return accepted
+
     @router.post("/v1/webchat/sessions", status_code=201, summary="Start a chat session")
     async def create_session() -> dict[str, str]:
         session = chat.new_session()
@@ -246,23 +278,14 @@ def webchat_router(chat: WebChat) -> APIRouter:
         credentials: Session,
         accept_language: Annotated[str | None, Header()] = None,
     ) -> Any:
-        session = chat.verify(_bearer(credentials))
-        if session is None:
-            raise HTTPException(401, "invalid or expired chat session")
-        body = await read_body_limited(request, chat.settings.max_frame_bytes)
-        try:
-            message = chat.parse(body)
-            if not isinstance(message, ChatMessageIn):
-                raise ChatRejected(ErrorCode.UNKNOWN_TYPE, "send button presses to /v1/webchat/actions", 422)
-            event = await chat.accept(session, message, accept_language)
-        except ChatRejected as exc:
-            return _rejection_response(exc)
-        return {
-            "type": "accepted",
-            "id": message.id,
-            "event_id": event.event_id,
-            "conversation_id": event.conversation_id,
-        }
+        return await accept_posted(
+            request,
+            credentials,
+            accept_language,
+            ChatMessageIn,
+            "message",
+            "send button presses to /v1/webchat/actions",
+        )
 
     @router.post(
         "/v1/webchat/actions",
@@ -287,29 +310,9 @@ def webchat_router(chat: WebChat) -> APIRouter:
         credentials: Session,
         accept_language: Annotated[str | None, Header()] = None,
     ) -> Any:
-        session = chat.verify(_bearer(credentials))
-        if session is None:
-            raise HTTPException(401, "invalid or expired chat session")
-        body = await read_body_limited(request, chat.settings.max_frame_bytes)
-        try:
-            document = orjson.loads(body) if body.strip() else None
-            if isinstance(document, dict) and "type" not in document:
-                body = orjson.dumps({"type": "action", **document})
-            action = chat.parse(body)
-            if not isinstance(action, ChatActionIn):
-                raise ChatRejected(ErrorCode.UNKNOWN_TYPE, "send messages to /v1/webchat/messages", 422)
-            event = await chat.accept(session, action, accept_language)
-        except orjson.JSONDecodeError as exc:
-            return _rejection_response(ChatRejected(ErrorCode.INVALID_JSON, f"not valid JSON: {exc}", 400))
-        except ChatRejected as exc:
-            return _rejection_response(exc)
-        return {
-            "type": "accepted",
-            "id": action.id,
-            "event_id": event.event_id,
-            "conversation_id": event.conversation_id,
-            "satisfaction": event.satisfaction.model_dump() if event.satisfaction else None,
-        }
+        return await accept_posted(
+            request, credentials, accept_language, ChatActionIn, "action", "send messages to /v1/webchat/messages"
+        )
 
     @router.get("/v1/webchat/messages", summary="Messages for this chat since a cursor")
     async def missed_messages(
