@@ -46,7 +46,7 @@ from switchboard_common.case_reference import InvalidCaseReference, normalise_ca
 from switchboard_common.events import CASE_UPDATED, MESSAGE_RECEIVED, InvalidMessage, decode_event, encode_event
 from switchboard_common.events.envelope import ConsumedRecord, OutgoingRecord
 from switchboard_common.events.models import CaseStatus, CaseUpdate, CaseUpdateKind, IntakeMessage
-from switchboard_common.partition_reader import read_partitions_since, to_consumed
+from switchboard_common.partition_reader import read_partitions_since, read_record_at, to_consumed, topic_partitions
 from switchboard_common.pii import mask_handle, mask_text
 from switchboard_common.producer import EventProducer
 from switchboard_common.routing import parse_duration
@@ -265,32 +265,12 @@ async def read_one(kafka: KafkaSettings, topic: str, partition: int, offset: int
     consumer = AIOKafkaConsumer(enable_auto_commit=False, isolation_level="read_committed", **kafka.client_kwargs())
     await consumer.start()
     try:
-        if partition not in await _partitions(consumer, topic):
+        if partition not in await topic_partitions(consumer, topic):
             return None
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        begin = (await consumer.beginning_offsets([tp]))[tp]
-        end = (await consumer.end_offsets([tp]))[tp]
-        if not begin <= offset < end:
-            return None
-        consumer.seek(tp, offset)
-        for _ in range(20):
-            batch = await consumer.getmany(tp, timeout_ms=500, max_records=1)
-            for raw in batch.get(tp, ()):
-                return to_consumed(raw) if raw.offset == offset else None
-            if await consumer.position(tp) > offset:
-                return None  # a transaction marker or an aborted record sits there
-        return None
+        async with asyncio.timeout(10):
+            return (await read_record_at(consumer, TopicPartition(topic, partition), offset)).record
     finally:
         await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic)
-    return set(partitions or ())
 
 
 async def case_topic_partitions(kafka: KafkaSettings, names: TopicNames) -> list[TopicPartition]:

@@ -8,13 +8,19 @@ knew (ids already handled, open cases) before it processes anything.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection
-from typing import Any
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from switchboard_common.events.envelope import ConsumedRecord
 from switchboard_common.settings import KafkaSettings
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def to_consumed(raw: Any) -> ConsumedRecord:
@@ -87,3 +93,72 @@ async def read_partitions_since(
                     remaining.discard(tp)
     finally:
         await consumer.stop()
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    """The partitions of ``topic`` the cluster has (metadata fetched once more when the topic is unknown)."""
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic)
+    return set(partitions or ())
+
+
+class Seat(StrEnum):
+    """What sits at one offset of a partition."""
+
+    RECORD = "record"
+    EXPIRED = "expired"  # below the partition's start: deleted by retention
+    NEVER_WRITTEN = "never_written"  # at or beyond the partition's end
+    NO_RECORD = "no_record"  # a transaction marker or an aborted write
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAt:
+    seat: Seat
+    record: ConsumedRecord | None = None
+
+
+async def read_record_at(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> RecordAt:
+    """The committed record at ``offset`` of ``tp``, or why there is none. Assigns ``tp`` to ``consumer``
+    (which must read committed records only); the caller bounds the time it may take."""
+    consumer.assign([tp])
+    begin = (await consumer.beginning_offsets([tp]))[tp]
+    end = (await consumer.end_offsets([tp]))[tp]
+    if offset >= end:
+        return RecordAt(Seat.NEVER_WRITTEN)
+    if offset < begin:
+        return RecordAt(Seat.EXPIRED)
+    consumer.seek(tp, offset)
+    while True:
+        batch = await consumer.getmany(tp, timeout_ms=500, max_records=1)
+        raws = batch.get(tp, [])
+        if raws:
+            if raws[0].offset != offset:
+                return RecordAt(Seat.NO_RECORD)
+            return RecordAt(Seat.RECORD, to_consumed(raws[0]))
+        if await consumer.position(tp) > offset:  # skipped past it: a marker or an aborted write sat there
+            return RecordAt(Seat.NO_RECORD)
+
+
+class LruCache(Generic[K, V]):
+    """Keys to values, the least recently used dropped beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -51,7 +50,7 @@ from switchboard_common.consume_loop import RetryLater
 from switchboard_common.events import MESSAGE_ROUTED, InvalidMessage, decode_event
 from switchboard_common.events.envelope import ConsumedRecord
 from switchboard_common.events.models import RoutedMessage
-from switchboard_common.partition_reader import to_consumed
+from switchboard_common.partition_reader import LruCache, to_consumed
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import INTAKE_MESSAGES, INTAKE_ROUTED, TopicNames
 from switchboard_dispatcher.metrics import CASE_LOOKUP_SECONDS, QUOTED_REFERENCES
@@ -189,24 +188,17 @@ class CaseDirectory:
         self._routed = names(INTAKE_ROUTED)
         self._timeout_s = timeout_s
         self._scan_limit = scan_limit
-        self._cache_size = cache_size
-        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._owners: LruCache[str, str] = LruCache(cache_size)
         self._consumer: AIOKafkaConsumer | None = None
         self._partitions: dict[str, set[int]] = {}
         self._lock = asyncio.Lock()
 
     def remember(self, case_reference: str, department: str) -> None:
         """A case opened by ``department`` (the dispatcher's own decisions and rebuilds feed this)."""
-        self._owners[case_reference] = department
-        self._owners.move_to_end(case_reference)
-        while len(self._owners) > self._cache_size:
-            self._owners.popitem(last=False)
+        self._owners.put(case_reference, department)
 
     def cached_owner(self, case_reference: str) -> str | None:
-        department = self._owners.get(case_reference)
-        if department is not None:
-            self._owners.move_to_end(case_reference)
-        return department
+        return self._owners.get(case_reference)
 
     async def find(self, case_reference: str) -> QuotedCase | None:
         """The case ``case_reference`` (canonical) names, or None when it names no case."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -23,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from switchboard_common.case_reference import IntakePosition
 from switchboard_common.events import MESSAGE_RECEIVED, InvalidMessage, decode_event
 from switchboard_common.events.models import IntakeMessage
-from switchboard_common.partition_reader import to_consumed
+from switchboard_common.partition_reader import LruCache, Seat, read_record_at, topic_partitions
 from switchboard_common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -43,29 +42,6 @@ class OriginLookup(Protocol):
     async def close(self) -> None: ...
 
 
-class LruCache:
-    """Positions to messages, the least recently used dropped beyond ``size``."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[IntakePosition, IntakeMessage] = OrderedDict()
-
-    def get(self, position: IntakePosition) -> IntakeMessage | None:
-        found = self._items.get(position)
-        if found is not None:
-            self._items.move_to_end(position)
-        return found
-
-    def put(self, position: IntakePosition, message: IntakeMessage) -> None:
-        self._items[position] = message
-        self._items.move_to_end(position)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 class CaseOrigins:
     """Reads single records of intake.messages.v1 with one long-lived consumer (no group), behind a cache."""
 
@@ -73,7 +49,7 @@ class CaseOrigins:
         self._kafka = kafka
         self._topic = topic
         self._timeout = timeout_s
-        self._cache = LruCache(cache_size)
+        self._cache: LruCache[IntakePosition, IntakeMessage] = LruCache(cache_size)
         self._consumer: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
         self.reads = 0
@@ -110,35 +86,18 @@ class CaseOrigins:
         return self._consumer
 
     async def _read(self, position: IntakePosition) -> IntakeMessage | None:
+        where = f"intake position {position.partition}:{position.offset}"
         try:
             consumer = await self._started()
             async with asyncio.timeout(self._timeout):
-                partitions = consumer.partitions_for_topic(self._topic)
-                if not partitions:
-                    await consumer._client.force_metadata_update()
-                    partitions = consumer.partitions_for_topic(self._topic)
+                partitions = await topic_partitions(consumer, self._topic)
                 if not partitions:
                     raise TimeoutError(f"no metadata for {self._topic}")
                 if position.partition not in partitions:
                     raise UnknownCase(
                         f"case reference names intake partition {position.partition}; the topic has {len(partitions)}"
                     )
-                tp = TopicPartition(self._topic, position.partition)
-                consumer.assign([tp])
-                begin = (await consumer.beginning_offsets([tp]))[tp]
-                end = (await consumer.end_offsets([tp]))[tp]
-                if position.offset >= end:
-                    raise UnknownCase(f"no message at intake position {position.partition}:{position.offset}")
-                if position.offset < begin:
-                    return None
-                consumer.seek(tp, position.offset)
-                while True:
-                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=1)
-                    raws = batch.get(tp, [])
-                    if raws:
-                        break
-                    if await consumer.position(tp) >= end:  # only markers and aborted writes from there on
-                        raise UnknownCase(f"intake position {position.partition}:{position.offset} holds no message")
+                found = await read_record_at(consumer, TopicPartition(self._topic, position.partition), position.offset)
             self.reads += 1
         except (UnknownCase, TimeoutError):
             raise
@@ -146,12 +105,13 @@ class CaseOrigins:
             # A consumer that failed mid-read is replaced on the next lookup.
             await self.close()
             raise
-        record = to_consumed(raws[0])
-        if record.offset != position.offset:
-            raise UnknownCase(
-                f"intake position {position.partition}:{position.offset} holds no committed message "
-                "(a transaction marker or an aborted write)"
-            )
+        if found.seat is Seat.EXPIRED:
+            return None
+        if found.seat is Seat.NEVER_WRITTEN:
+            raise UnknownCase(f"no message at {where}")
+        if found.record is None:
+            raise UnknownCase(f"{where} holds no committed message (a transaction marker or an aborted write)")
+        record = found.record
         try:
             message: IntakeMessage = decode_event(record, [MESSAGE_RECEIVED]).data
         except InvalidMessage as exc:
