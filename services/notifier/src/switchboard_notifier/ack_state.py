@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from switchboard_common.events import ACK_RECORDED, OutgoingRecord, encode_event
 from switchboard_common.events.models import (
     AckKind,
     AckOutcome,
@@ -27,6 +28,7 @@ from switchboard_common.events.models import (
     Language,
     RoutedMessage,
 )
+from switchboard_common.pii import mask_handle
 from switchboard_notifier.delivery import Retrying
 from switchboard_notifier.surveys import Answer
 
@@ -215,3 +217,50 @@ def suppression(
     if recipient_limit is not None and recipient_recent >= recipient_limit:
         return SuppressReason.RECIPIENT_LIMIT
     return None
+
+
+def ack_record(
+    message: IntakeMessage,
+    kind: AckKind,
+    outcome: AckOutcome,
+    *,
+    event_id: str,
+    case_reference: str | None,
+    received_at: datetime,
+    recorded_at: datetime,
+    sla: timedelta,
+    reason: str | None = None,
+    language: Language | None = None,
+    department: str | None = None,
+    recipient_key: str | None = None,
+    attempts: int = 0,
+) -> AckRecord:
+    """A notify.acks.v1 record about ``message``'s conversation: what went out, how long it took against the SLA."""
+    latency = max(timedelta(0), recorded_at - received_at)  # clocks of other hosts may run ahead
+    return AckRecord(
+        event_id=event_id,
+        message_event_id=message.event_id,
+        conversation_id=message.conversation_id,
+        case_reference=case_reference,
+        channel=message.channel,
+        kind=kind,
+        outcome=outcome,
+        reason=reason,
+        language=language,
+        department=department,
+        recipient_masked=mask_handle(message.reply_to.address),
+        recipient_key=recipient_key,
+        received_at=received_at,
+        recorded_at=recorded_at,
+        latency_ms=round(latency.total_seconds() * 1000, 3),
+        sla_seconds=sla.total_seconds(),
+        sla_met=outcome is AckOutcome.SENT and latency <= sla,
+        attempts=attempts,
+    )
+
+
+def ack_event(topic: str, ack: AckRecord, source: str) -> OutgoingRecord:
+    """The record on notify.acks.v1, keyed (and so partitioned) like the conversation's messages."""
+    return encode_event(
+        ACK_RECORDED, topic=topic, event_id=ack.event_id, source=source, key=ack.conversation_id, data=ack
+    )

@@ -61,7 +61,6 @@ from switchboard_common.events.models import (
 from switchboard_common.identity import customer_key, derived_event_id
 from switchboard_common.language import guess_language
 from switchboard_common.partition_reader import read_partitions_since
-from switchboard_common.pii import mask_handle
 from switchboard_common.topics import (
     CASE_SATISFACTION,
     CASE_UPDATES,
@@ -75,6 +74,8 @@ from switchboard_notifier.ack_state import (
     PartitionState,
     PendingAck,
     SuppressReason,
+    ack_event,
+    ack_record,
     is_answer_record,
     recently_acknowledged,
     suppression,
@@ -613,39 +614,26 @@ class NotifierProcessor(Processor):
     ) -> OutgoingRecord:
         when = recorded_at or self._clock()
         latency = when - message.received_at
-        sla = self._settings.sla_for(message.channel)
-        ack = AckRecord(
+        ack = ack_record(
+            message,
+            kind,
+            outcome,
             event_id=derived_event_id(message.event_id, "ack-record"),
-            message_event_id=message.event_id,
-            conversation_id=message.conversation_id,
             case_reference=reference,
-            channel=message.channel,
-            kind=kind,
-            outcome=outcome,
+            received_at=message.received_at,
+            recorded_at=when,
+            sla=self._settings.sla_for(message.channel),
             reason=str(reason) if reason is not None else None,
             language=language,
             department=department,
-            recipient_masked=mask_handle(message.reply_to.address),
             recipient_key=recipient_key(message),
-            received_at=message.received_at,
-            recorded_at=when,
-            latency_ms=round(latency.total_seconds() * 1000, 3),
-            sla_seconds=sla.total_seconds(),
-            sla_met=outcome is AckOutcome.SENT and latency <= sla,
             attempts=attempts,
         )
         state.remember(ack)
         ACKS.labels(message.channel.value, kind.value, outcome.value).inc()
         if outcome is AckOutcome.SENT:
             ACK_LATENCY.labels(message.channel.value).observe(latency.total_seconds())
-        return encode_event(
-            ACK_RECORDED,
-            topic=self._acks_topic,
-            event_id=ack.event_id,
-            source=SOURCE,
-            key=message.conversation_id,
-            data=ack,
-        )
+        return ack_event(self._acks_topic, ack, SOURCE)
 
     async def close(self) -> None:
         """Release what the processor holds open (the case-origin reader)."""

@@ -39,7 +39,6 @@ from aiokafka import TopicPartition
 
 from switchboard_common.case_reference import InvalidCaseReference, case_reference, parse_case_reference
 from switchboard_common.events import (
-    ACK_RECORDED,
     CASE_NOTIFIED,
     ConsumedRecord,
     InvalidMessage,
@@ -50,7 +49,6 @@ from switchboard_common.events import (
 from switchboard_common.events.models import (
     AckKind,
     AckOutcome,
-    AckRecord,
     CaseNotification,
     CaseStatus,
     CaseUpdate,
@@ -63,6 +61,7 @@ from switchboard_common.language import guess_language
 from switchboard_common.partition_reader import read_partitions_since
 from switchboard_common.pii import mask_handle
 from switchboard_common.topics import CASE_UPDATES, NOTIFY_ACKS, NOTIFY_UPDATES, TopicNames
+from switchboard_notifier.ack_state import ack_event, ack_record
 from switchboard_notifier.case_origin import OriginLookup, UnknownCase
 from switchboard_notifier.channels import Notification, NotificationAction, SenderRegistry
 from switchboard_notifier.delivery import Deferred, Failed, RetryPolicy, attempt_delivery
@@ -400,34 +399,20 @@ class UpdateFlow:
     def _survey_request_record(self, entry: PendingUpdate, language: Language, sent_at: datetime) -> OutgoingRecord:
         """The request on notify.acks.v1, keyed (and so partitioned) like the conversation's messages."""
         origin = entry.origin
-        latency = max(timedelta(0), sent_at - entry.update.sent_at)
-        sla = self._settings.sla_for(origin.channel)
-        ack = AckRecord(
+        ack = ack_record(
+            origin,
+            AckKind.SURVEY,
+            AckOutcome.SENT,
             event_id=update_event_id(entry.update.update_id, "survey-request"),
-            message_event_id=origin.event_id,
-            conversation_id=origin.conversation_id,
             case_reference=entry.case_reference,
-            channel=origin.channel,
-            kind=AckKind.SURVEY,
-            outcome=AckOutcome.SENT,
-            language=language,
-            department=entry.update.department,
-            recipient_masked=mask_handle(origin.reply_to.address),
             received_at=entry.update.sent_at,
             recorded_at=sent_at,
-            latency_ms=round(latency.total_seconds() * 1000, 3),
-            sla_seconds=sla.total_seconds(),
-            sla_met=latency <= sla,
+            sla=self._settings.sla_for(origin.channel),
+            language=language,
+            department=entry.update.department,
             attempts=entry.retry.attempts,
         )
-        return encode_event(
-            ACK_RECORDED,
-            topic=self._acks_topic,
-            event_id=ack.event_id,
-            source=SOURCE,
-            key=origin.conversation_id,
-            data=ack,
-        )
+        return ack_event(self._acks_topic, ack, SOURCE)
 
     async def close(self) -> None:
         await self._origins.close()
