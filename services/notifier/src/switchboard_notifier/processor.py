@@ -448,39 +448,16 @@ class NotifierProcessor(Processor):
                 entry.answer = answer
         if entry.answer is not None:
             return await self._take_answer(state, entry, now)
-        if recently_acknowledged(state, message, self._settings.conversation_window):
-            return [
-                self._record(
-                    state,
-                    message,
-                    entry.kind,
-                    AckOutcome.SUPPRESSED,
-                    entry.case_reference,
-                    reason=SuppressReason.CONVERSATION_RECENTLY_ACKNOWLEDGED,
-                )
-            ]
-        if self._recipient_recent(message, now) >= self._settings.recipient_limit:
-            return [
-                self._record(
-                    state,
-                    message,
-                    entry.kind,
-                    AckOutcome.SUPPRESSED,
-                    entry.case_reference,
-                    reason=SuppressReason.RECIPIENT_LIMIT,
-                )
-            ]
         sender = self._senders.for_channel(message.reply_to.channel)
-        if sender is None:
+        held_back: SuppressReason | None = None
+        if recently_acknowledged(state, message, self._settings.conversation_window):
+            held_back = SuppressReason.CONVERSATION_RECENTLY_ACKNOWLEDGED
+        elif self._recipient_recent(message, now) >= self._settings.recipient_limit:
+            held_back = SuppressReason.RECIPIENT_LIMIT
+        if held_back is not None or sender is None:
+            reason = held_back or SuppressReason.NO_SENDER
             return [
-                self._record(
-                    state,
-                    message,
-                    entry.kind,
-                    AckOutcome.SUPPRESSED,
-                    entry.case_reference,
-                    reason=SuppressReason.NO_SENDER,
-                )
+                self._record(state, message, entry.kind, AckOutcome.SUPPRESSED, entry.case_reference, reason=reason)
             ]
         notification = self._render(entry)
         result = await attempt_delivery(sender, notification, entry.retry, self._policy, self._clock)
