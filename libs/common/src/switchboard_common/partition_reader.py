@@ -162,3 +162,36 @@ class LruCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class StandaloneConsumer:
+    """One long-lived consumer outside any group, for reading chosen offsets: started on first use,
+    replaced after :meth:`close` (callers close it when a read failed half-way)."""
+
+    def __init__(self, kafka: KafkaSettings, name: str, **options: Any) -> None:
+        self._kafka = kafka
+        self._name = name
+        self._options = options
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def get(self, timeout_s: float) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                client_id=f"{self._kafka.client_id}-{self._name}",
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+                **self._options,
+                **self._kafka.client_kwargs(),
+            )
+            try:
+                await asyncio.wait_for(consumer.start(), timeout_s)
+            except BaseException:
+                await consumer.stop()
+                raise
+            self._consumer = consumer
+        return self._consumer
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()

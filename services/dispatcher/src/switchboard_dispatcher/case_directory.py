@@ -50,7 +50,7 @@ from switchboard_common.consume_loop import RetryLater
 from switchboard_common.events import MESSAGE_ROUTED, InvalidMessage, decode_event
 from switchboard_common.events.envelope import ConsumedRecord
 from switchboard_common.events.models import RoutedMessage
-from switchboard_common.partition_reader import LruCache, to_consumed
+from switchboard_common.partition_reader import LruCache, StandaloneConsumer, to_consumed
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import INTAKE_MESSAGES, INTAKE_ROUTED, TopicNames
 from switchboard_dispatcher.metrics import CASE_LOOKUP_SECONDS, QUOTED_REFERENCES
@@ -183,13 +183,14 @@ class CaseDirectory:
         cache_size: int = 100_000,
     ) -> None:
         names = TopicNames(kafka.topic_prefix)
-        self._kafka = kafka
         self._intake = names(INTAKE_MESSAGES)
         self._routed = names(INTAKE_ROUTED)
         self._timeout_s = timeout_s
         self._scan_limit = scan_limit
         self._owners: LruCache[str, str] = LruCache(cache_size)
-        self._consumer: AIOKafkaConsumer | None = None
+        self._reader = StandaloneConsumer(
+            kafka, "case-directory", auto_offset_reset="earliest", max_partition_fetch_bytes=256 * 1024
+        )
         self._partitions: dict[str, set[int]] = {}
         self._lock = asyncio.Lock()
 
@@ -229,27 +230,7 @@ class CaseDirectory:
         return found
 
     async def close(self) -> None:
-        if self._consumer is not None:
-            consumer, self._consumer = self._consumer, None
-            await consumer.stop()
-
-    async def _started(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
-            consumer = AIOKafkaConsumer(
-                client_id=f"{self._kafka.client_id}-case-directory",
-                enable_auto_commit=False,
-                isolation_level="read_committed",
-                auto_offset_reset="earliest",
-                max_partition_fetch_bytes=256 * 1024,
-                **self._kafka.client_kwargs(),
-            )
-            try:
-                await consumer.start()
-            except BaseException:
-                await consumer.stop()
-                raise
-            self._consumer = consumer
-        return self._consumer
+        await self._reader.close()
 
     async def _has_partition(self, consumer: AIOKafkaConsumer, topic: str, partition: int) -> bool:
         """Whether ``topic`` has ``partition``; partition counts only grow, so what was seen is kept."""
@@ -261,7 +242,7 @@ class CaseDirectory:
         return partition in self._partitions.get(topic, ())
 
     async def _find(self, case_reference: str, partition: int, offset: int) -> QuotedCase | None:
-        consumer = await self._started()
+        consumer = await self._reader.get(self._timeout_s)
         if not await self._has_partition(consumer, self._intake, partition):
             return None
         intake_tp = TopicPartition(self._intake, partition)

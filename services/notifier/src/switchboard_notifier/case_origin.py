@@ -17,12 +17,12 @@ import asyncio
 import logging
 from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from switchboard_common.case_reference import IntakePosition
 from switchboard_common.events import MESSAGE_RECEIVED, InvalidMessage, decode_event
 from switchboard_common.events.models import IntakeMessage
-from switchboard_common.partition_reader import LruCache, Seat, read_record_at, topic_partitions
+from switchboard_common.partition_reader import LruCache, Seat, StandaloneConsumer, read_record_at, topic_partitions
 from switchboard_common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -46,11 +46,10 @@ class CaseOrigins:
     """Reads single records of intake.messages.v1 with one long-lived consumer (no group), behind a cache."""
 
     def __init__(self, kafka: KafkaSettings, topic: str, *, cache_size: int, timeout_s: float = 10.0) -> None:
-        self._kafka = kafka
         self._topic = topic
         self._timeout = timeout_s
         self._cache: LruCache[IntakePosition, IntakeMessage] = LruCache(cache_size)
-        self._consumer: AIOKafkaConsumer | None = None
+        self._reader = StandaloneConsumer(kafka, "case-origins", auto_offset_reset="none")
         self._lock = asyncio.Lock()
         self.reads = 0
 
@@ -68,27 +67,12 @@ class CaseOrigins:
         return message
 
     async def close(self) -> None:
-        if self._consumer is not None:
-            consumer, self._consumer = self._consumer, None
-            await consumer.stop()
-
-    async def _started(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
-            consumer = AIOKafkaConsumer(
-                client_id=f"{self._kafka.client_id}-case-origins",
-                enable_auto_commit=False,
-                isolation_level="read_committed",
-                auto_offset_reset="none",
-                **self._kafka.client_kwargs(),
-            )
-            await asyncio.wait_for(consumer.start(), self._timeout)
-            self._consumer = consumer
-        return self._consumer
+        await self._reader.close()
 
     async def _read(self, position: IntakePosition) -> IntakeMessage | None:
         where = f"intake position {position.partition}:{position.offset}"
         try:
-            consumer = await self._started()
+            consumer = await self._reader.get(self._timeout)
             async with asyncio.timeout(self._timeout):
                 partitions = await topic_partitions(consumer, self._topic)
                 if not partitions:
