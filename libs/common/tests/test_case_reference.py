@@ -69,3 +69,17 @@ def test_a_reference_inside_chinese_text_is_found():
 
 def test_random_text_that_looks_like_a_reference_is_not_taken_for_one():
     assert find_case_references("SB-ABC-DEF-GHJ and sb 123 456 789") == []
+
+
+@pytest.mark.parametrize(
+    ("partition", "offset", "reference"),
+    [
+        (0, 0, "SB-78T-JAF-TKG"),
+        (5, 12345, "SB-XEX-5NC-Z8E"),
+        (1023, 10**9, "SB-1GH-ZQD-FMT"),
+        (3, 2**40, "SB-Y94R-6H0F-TRET-4"),
+    ],
+)
+def test_references_already_given_to_customers_never_change(partition, offset, reference):
+    assert case_reference(IntakePosition(partition, offset)) == reference
+    assert parse_case_reference(reference) == IntakePosition(partition, offset)

@@ -1,4 +1,10 @@
-from switchboard_common.identity import customer_key, derived_event_id, event_id
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from switchboard_common.identity import SWITCHBOARD_NAMESPACE, customer_key, derived_event_id, event_id
 from switchboard_common.text import language_from_locale, safe_plain_text
 
 
@@ -19,6 +25,23 @@ def test_derived_ids_are_stable_and_differ_per_stage():
     source = event_id("webchat", "c", "m")
     assert derived_event_id(source, "classified") == derived_event_id(source, "classified")
     assert derived_event_id(source, "classified") != derived_event_id(source, "routed")
+
+
+@given(st.text(), st.text(min_size=1))
+def test_event_ids_are_rfc4122_version_5_uuids(kind: str, part: str) -> None:
+    name = "\x1f".join((kind, part.replace("\x1f", " ")))
+    assert event_id(kind, part) == str(uuid.uuid5(SWITCHBOARD_NAMESPACE, name))
+
+
+@given(st.uuids(), st.text(), st.sampled_from([str, lambda u: str(u).upper(), lambda u: u.hex, lambda u: f"{{{u}}}"]))
+def test_derived_ids_are_the_version_5_uuid_of_the_stage_under_the_source_id(source, stage, spelling) -> None:
+    assert derived_event_id(spelling(source), stage) == str(uuid.uuid5(source, stage))
+
+
+@pytest.mark.parametrize("text", ["", "not-a-uuid", "12345678-1234-1234-1234-12345678 0ab", "g" * 36])
+def test_a_source_id_that_is_no_uuid_is_refused_as_before(text: str) -> None:
+    with pytest.raises(ValueError, match="hexadecimal|base 16"):
+        derived_event_id(text, "classified")
 
 
 def test_customer_keys_ignore_case_and_surrounding_space_of_the_handle():

@@ -1,14 +1,19 @@
+import asyncio
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from pydantic import SecretStr
 
-from switchboard_common.events.models import Channel, Language
+from switchboard_common.events.models import AckKind, Channel, ChatOutbound, Language
+from switchboard_common.settings import KafkaSettings
+from switchboard_common.topics import TopicNames
+from switchboard_intake_chat.outbound import Cursor, OutboundItem, OutboundRelay
 from switchboard_intake_chat.settings import WebChatSettings
 from switchboard_intake_chat.webchat.normalise import normalise_webchat
 from switchboard_intake_chat.webchat.protocol import ChatMessageIn, ErrorCode
 from switchboard_intake_chat.webchat.rate_limit import SessionRateLimiter
-from switchboard_intake_chat.webchat.routes import ChatRejected, WebChat
+from switchboard_intake_chat.webchat.routes import ChatRejected, ChatSocket, WebChat
 from switchboard_intake_chat.webchat.session import new_session, verify_session
 
 SECRET = b"test-secret"
@@ -117,3 +122,68 @@ def test_resending_the_same_client_message_id_gives_the_same_event_id():
         max_text_chars=100,
     )
     assert other.event_id != event("hello").event_id
+
+
+class _StuckSocket:
+    """A socket whose client stopped reading: sends block until released."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed: int | None = None
+        self.release = asyncio.Event()
+
+    async def send_text(self, text: str) -> None:
+        await self.release.wait()
+        self.sent.append(text)
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self.closed = code
+
+
+def _outbound(n: int) -> OutboundItem:
+    message = ChatOutbound(
+        message_id=f"out-{n}",
+        conversation_id="wc_slow",
+        kind=AckKind.REPLY,
+        text=f"reply {n}",
+        case_reference="SB-TST-REF-001",
+        sent_at=datetime.now(UTC),
+    )
+    return OutboundItem(Cursor(0, n), message)
+
+
+async def test_a_socket_that_cannot_keep_up_is_closed_to_catch_up_instead_of_growing_without_bound():
+    relay = OutboundRelay(KafkaSettings(), TopicNames(""))
+    subscription = relay.subscribe("wc_slow")
+    subscription.queue = asyncio.Queue(2)
+    socket = _StuckSocket()
+    writer = asyncio.create_task(ChatSocket(None, socket)._forward(subscription, None, None))  # type: ignore[arg-type]
+    relay._dispatch(_outbound(1))
+    await asyncio.sleep(0.01)  # the writer took message 1 and is stuck sending it
+    for n in (2, 3, 4):  # 2 and 3 fill the inbox; 4 overflows it
+        relay._dispatch(_outbound(n))
+    assert subscription.overflowed.is_set()
+    socket.release.set()
+    await asyncio.wait_for(writer, 5)
+    assert [orjson.loads(text)["message_id"] for text in socket.sent] == ["out-1"]
+    assert socket.closed == 4408
+
+
+async def test_a_socket_that_keeps_up_gets_every_message_in_order():
+    relay = OutboundRelay(KafkaSettings(), TopicNames(""))
+    subscription = relay.subscribe("wc_slow")
+    socket = _StuckSocket()
+    socket.release.set()
+    writer = asyncio.create_task(ChatSocket(None, socket)._forward(subscription, None, None))  # type: ignore[arg-type]
+    for n in range(1, 51):
+        relay._dispatch(_outbound(n))
+        if n % 10 == 0:
+            await asyncio.sleep(0)
+    for _ in range(100):
+        if len(socket.sent) == 50:
+            break
+        await asyncio.sleep(0.01)
+    writer.cancel()
+    await asyncio.gather(writer, return_exceptions=True)
+    assert [orjson.loads(text)["message_id"] for text in socket.sent] == [f"out-{n}" for n in range(1, 51)]
+    assert socket.closed is None

@@ -50,9 +50,15 @@ class InvalidCaseReference(ValueError):
     """The text is not a well-formed case reference (or its check symbol does not match)."""
 
 
+_ROUND_KEYS = tuple(hashlib.blake2b(b"%d:" % i, digest_size=8, person=b"sb-case-ref") for i in range(_ROUNDS))
+"""The round function's hash with ``"<round>:"`` already absorbed: each round only adds the half."""
+
+
 def _round(half: int, round_index: int, bits: int) -> int:
-    digest = hashlib.blake2b(f"{round_index}:{half}".encode(), digest_size=8, person=b"sb-case-ref").digest()
-    return int.from_bytes(digest, "big") & ((1 << bits) - 1)
+    """BLAKE2b-64 of ``"<round>:<half>"`` (personalised), cut to ``bits``."""
+    state = _ROUND_KEYS[round_index].copy()
+    state.update(b"%d" % half)
+    return int.from_bytes(state.digest(), "big") & ((1 << bits) - 1)
 
 
 def _mix(value: int, bits: int, *, inverse: bool = False) -> int:

@@ -50,7 +50,7 @@ from switchboard_common.metrics import (
     PROCESSING_RETRIES,
 )
 from switchboard_common.partition_reader import to_consumed
-from switchboard_common.producer import EventProducer, KafkaUnavailable
+from switchboard_common.producer import EventProducer, KafkaUnavailable, queue_records
 from switchboard_common.settings import ConsumerSettings, KafkaSettings
 from switchboard_common.topics import TopicNames
 
@@ -336,13 +336,7 @@ class ConsumeLoop:
             async with asyncio.timeout(self._kafka.send_timeout_s):
                 await producer.begin_transaction()
                 try:
-                    futures = [
-                        await producer.send(
-                            o.topic, value=o.value, key=o.key, headers=list(o.headers), partition=o.partition
-                        )
-                        for o in outputs
-                    ]
-                    await asyncio.gather(*futures)
+                    await asyncio.gather(*await queue_records(producer, outputs))
                     if offsets:
                         await producer.send_offsets_to_transaction(offsets, self.group_id)
                     await producer.commit_transaction()

@@ -22,12 +22,33 @@ def event_id(kind: str, *parts: str) -> str:
     if not parts:
         raise ValueError("an event id needs at least one provider id")
     name = "\x1f".join((kind, *(p.replace("\x1f", " ") for p in parts)))
-    return str(uuid.uuid5(SWITCHBOARD_NAMESPACE, name))
+    return uuid5(SWITCHBOARD_NAMESPACE.bytes, name)
 
 
 def derived_event_id(source_event_id: str, stage: str) -> str:
     """The id of an event derived from another one (classified, routed, ...), stable across retries."""
-    return str(uuid.uuid5(uuid.UUID(source_event_id), stage))
+    return uuid5(_uuid_bytes(source_event_id), stage)
+
+
+def uuid5(namespace: bytes, name: str) -> str:
+    """``str(uuid.uuid5(UUID(bytes=namespace), name))`` without building UUID objects (every event pays it)."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8"), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def _uuid_bytes(text: str) -> bytes:
+    """The 16 bytes of a UUID string; the canonical 8-4-4-4-12 form directly, any other form through ``uuid``."""
+    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-":
+        try:
+            raw = bytes.fromhex(text.replace("-", ""))
+        except ValueError:
+            raw = b""
+        if len(raw) == 16:
+            return raw
+    return uuid.UUID(text).bytes
 
 
 def customer_key(channel: str, handle: str) -> str:

@@ -7,9 +7,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from switchboard_common.events.envelope import OutgoingRecord
 from switchboard_common.metrics import (
@@ -24,6 +26,41 @@ log = logging.getLogger(__name__)
 
 RECYCLE_AFTER_ERRORS = 20
 """Kafka errors in a row (not timeouts) after which the producer is replaced."""
+
+
+_PARTITIONER = DefaultPartitioner()
+
+
+async def queue_records(producer: AIOKafkaProducer, records: Sequence[OutgoingRecord]) -> list[asyncio.Future[Any]]:
+    """Hand ``records`` to ``producer`` as whole batches, one per partition; the futures resolve on Kafka's
+    acknowledgement.
+
+    The same placement and order as sending them one by one (a record's own partition, else the key's
+    partition by the default partitioner, Kafka's murmur2, so other clients agree; order kept within a
+    partition), with one future per batch instead of one per record. For a single writer of many records
+    (the consume loop's transaction); concurrent writers of a record each are better served by
+    ``send``, whose records share the accumulator's open batches.
+    """
+    partitions_of: dict[str, list[int]] = {}
+    groups: dict[tuple[str, int], list[OutgoingRecord]] = {}
+    for record in records:
+        partition = record.partition
+        if partition is None:
+            every = partitions_of.get(record.topic)
+            if every is None:
+                every = partitions_of[record.topic] = sorted(await producer.partitions_for(record.topic))
+            partition = _PARTITIONER(record.key, every, every)
+        groups.setdefault((record.topic, partition), []).append(record)
+    futures: list[asyncio.Future[Any]] = []
+    for (topic, partition), group in groups.items():
+        batch = producer.create_batch()
+        for record in group:
+            if batch.append(timestamp=None, key=record.key, value=record.value, headers=list(record.headers)) is None:
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()  # full: the record opens the next one (a first record always fits)
+                batch.append(timestamp=None, key=record.key, value=record.value, headers=list(record.headers))
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+    return futures
 
 
 class KafkaUnavailable(Exception):
@@ -110,6 +147,7 @@ class EventProducer:
         limit = timeout if timeout is not None else self._settings.send_timeout_s
         try:
             async with asyncio.timeout(limit):
+                # One by one: concurrent requests' records then share the accumulator's batches.
                 futures = [
                     await producer.send(
                         r.topic, value=r.value, key=r.key, headers=list(r.headers), partition=r.partition

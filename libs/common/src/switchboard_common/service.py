@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -20,6 +21,32 @@ from switchboard_common.settings import ConsumerSettings, HttpSettings, KafkaSet
 from switchboard_common.topics import TopicNames
 
 log = logging.getLogger(__name__)
+
+GC_THRESHOLDS = (20_000, 20, 20)
+"""The cyclic garbage collector's thresholds once a service has started (CPython's are 700, 10, 10).
+
+Reference counting frees almost everything a message allocates; the cyclic collector only finds cycles.
+With the defaults it ran a young collection every 700 allocations and, in a service holding a thousand
+chat sockets or a model, full collections that walked every long-lived object: measured with
+``switchboard-bench pipeline`` at 800 msg/s, 58% of intake-chat's CPU time and a quarter of the notifier's.
+"""
+
+
+def settle_garbage_collector() -> None:
+    """After start-up: set aside everything allocated so far and collect young objects less often.
+
+    ``gc.freeze`` moves the objects alive after start-up (modules, the app, a loaded model) out of the
+    collector's reach, so a full collection walks only what the service allocated since.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+class _Server(uvicorn.Server):
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets=sockets)  # runs the app's lifespan start-up first
+        settle_garbage_collector()
 
 
 async def start_with_retry(name: str, start: Callable[[], Any], stopping: asyncio.Event) -> bool:
@@ -157,8 +184,9 @@ def serve(
         http="auto",
         ws="auto",
         ws_max_size=ws_max_bytes,
+        ws_per_message_deflate=False,  # chat frames are small: compressing them cost more CPU than it saved
         timeout_graceful_shutdown=20,
         proxy_headers=True,
         forwarded_allow_ips=http.forwarded_allow_ips,
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()

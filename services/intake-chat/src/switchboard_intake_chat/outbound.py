@@ -157,8 +157,11 @@ class OutboundRelay:
                 log.warning("outbound tail poll failed", extra={"error": repr(exc)})
                 await asyncio.sleep(1)
                 continue
+            subscribers = self._subscribers
             for raws in batch.values():
                 for raw in raws:
+                    if raw.key is not None and raw.key.decode("utf-8", "replace") not in subscribers:
+                        continue  # no socket for this conversation here: not worth decoding
                     item = self._decode(raw)
                     if item is not None:
                         self._dispatch(item)

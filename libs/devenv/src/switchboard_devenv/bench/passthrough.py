@@ -1,6 +1,6 @@
 """The baseline the consumers are measured against: plain aiokafka consume-and-produce, bytes copied.
 
-Run as its own process (``python -m switchboard_devenv.bench.passthrough IN OUT GROUP``) so that it is
+Run as its own process (``python -m switchboard_devenv.bench.passthrough IN[,IN...] OUT GROUP``) so that it is
 measured exactly like a service: a consumer group, batches polled, every record produced to the
 output topic with the idempotent producer, offsets committed after the outputs are acknowledged.
 It does no decoding, validation or business logic: what remains is the cost of Kafka and asyncio.
@@ -17,10 +17,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from switchboard_common.settings import KafkaSettings
 
 
-async def passthrough(source: str, target: str, group: str) -> None:
+async def passthrough(sources: list[str], target: str, group: str) -> None:
     kafka = KafkaSettings()
     consumer = AIOKafkaConsumer(
-        source,
+        *sources,
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -47,9 +47,9 @@ async def passthrough(source: str, target: str, group: str) -> None:
 
 
 def main() -> None:
-    source, target, group = sys.argv[1:4]
+    sources, target, group = sys.argv[1:4]
     os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    asyncio.run(passthrough(source, target, group))
+    asyncio.run(passthrough(sources.split(","), target, group))
 
 
 if __name__ == "__main__":

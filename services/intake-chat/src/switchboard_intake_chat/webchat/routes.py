@@ -406,7 +406,6 @@ class ChatSocket:
         await self.send(item.frame())
 
     async def _forward(self, subscription: Any, resumed: ChatSession | None, after: str | None) -> None:
-        overflow = asyncio.create_task(subscription.overflowed.wait())
         try:
             if resumed is not None:
                 try:
@@ -421,18 +420,16 @@ class ChatSocket:
                 for item in missed:
                     await self._deliver(item)
             while True:
-                getter = asyncio.create_task(subscription.queue.get())
-                done, _ = await asyncio.wait({getter, overflow}, return_when=asyncio.FIRST_COMPLETED)
-                if overflow in done:
-                    getter.cancel()
+                # The inbox overflows only while it is full, so this writer is never left waiting on an empty
+                # one then: looking at the flag before each delivery is enough (no watcher task per message).
+                item = await subscription.queue.get()
+                if subscription.overflowed.is_set():
                     with contextlib.suppress(Exception):
                         await self.ws.close(code=4408, reason="too slow: reconnect to catch up")
                     return
-                await self._deliver(getter.result())
+                await self._deliver(item)
         except (WebSocketDisconnect, RuntimeError):
             return
-        finally:
-            overflow.cancel()
 
     async def _read(self, session: ChatSession, locale: str | None) -> None:
         while True:
