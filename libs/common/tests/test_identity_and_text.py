@@ -40,7 +40,7 @@ def test_derived_ids_are_the_version_5_uuid_of_the_stage_under_the_source_id(sou
 
 @pytest.mark.parametrize("text", ["", "not-a-uuid", "12345678-1234-1234-1234-12345678 0ab", "g" * 36])
 def test_a_source_id_that_is_no_uuid_is_refused_as_before(text: str) -> None:
-    with pytest.raises(ValueError, match="hexadecimal|base 16"):
+    with pytest.raises(ValueError, match=r"hexadecimal|base 16"):
         derived_event_id(text, "classified")
 
 

@@ -40,10 +40,11 @@ def _print_pipeline(report: dict[str, Any]) -> None:
                     report["rss_mib_at_rest"].get(n, ""),
                     report["rss_mib_peak"].get(n, ""),
                     report["cpu_cores_used"].get(n, ""),
+                    report["cpu_ms_per_message"].get(n, ""),
                 ]
                 for n in names
             ],
-            ["process", "RSS at rest MiB", "RSS peak MiB", "CPU cores used"],
+            ["process", "RSS at rest MiB", "RSS peak MiB", "CPU cores used", "CPU ms per message"],
         )
     )
 

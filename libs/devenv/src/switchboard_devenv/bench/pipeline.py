@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -227,9 +228,10 @@ async def run(
     result = PipelineResult()
     tail = OutputTail(gateway.kafka, result, acks_from_kafka=transport == "http")
     await tail.start(gateway.names)
-    sampler = MemorySampler(gateway.pids())
+    pids = {**gateway.pids(), "load-generator": os.getpid()}  # the load comes from this machine too
+    sampler = MemorySampler(pids)
     at_rest = sampler.snapshot()
-    cpu_before = {name: cpu_seconds(pid) for name, pid in gateway.pids().items()}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     sampler.start()
     started = time.monotonic()
     if transport == "http":
@@ -240,13 +242,15 @@ async def run(
     await _settle(lambda: len(result.routed_ids) >= result.accepted and len(result.acked_ids) >= result.accepted, drain)
     elapsed = time.monotonic() - started
     peak = await sampler.stop()
-    cpu_after = {name: cpu_seconds(pid) for name, pid in gateway.pids().items()}
+    cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()}
     await tail.stop()
-    cpu = {
-        name: round(((cpu_after[name] or 0) - (cpu_before[name] or 0)) / elapsed, 2)
+    used = {
+        name: (cpu_after[name] or 0) - (cpu_before[name] or 0)
         for name in cpu_before
         if cpu_before[name] is not None and cpu_after.get(name) is not None
     }
+    cpu = {name: round(seconds / elapsed, 2) for name, seconds in used.items()}
+    per_message = {name: round(1000 * seconds / max(result.accepted, 1), 3) for name, seconds in used.items()}
     return {
         "transport": transport,
         "offered_rate": rate,
@@ -267,5 +271,6 @@ async def run(
         },
         "rss_mib_at_rest": at_rest,
         "rss_mib_peak": peak,
-        "cpu_cores_used": cpu,
+        "cpu_cores_used": cpu,  # averaged over the load and the drain
+        "cpu_ms_per_message": per_message,  # CPU time over the run per accepted message
     }
