@@ -131,9 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     cons.add_argument("--messages", type=int, default=20000)
     mail = sub.add_parser("email", help="intake-email draining a backlog from a real Dovecot mailbox")
     mail.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--keep-logs", type=Path, help="write the services' logs to this folder and keep them")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as folder:
         logs = Path(folder)
+        if args.keep_logs is not None:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            logs = args.keep_logs
         logs.chmod(0o711)  # Dovecot's unprivileged mail user reaches its Maildir through it
         if args.command == "pipeline":
             report = asyncio.run(_pipeline(args, logs))
