@@ -189,12 +189,21 @@ class NotifierProcessor(Processor):
             update: CaseUpdate = event.data
             return await self.updates.process(update, record)
         state = self._states.setdefault(record.partition, PartitionState())
-        if record.topic == self._intake_topic:
-            outputs = await self._on_message(event.data, record, state)
-        elif record.topic == self._acks_topic:
+        if record.topic == self._acks_topic:
             outputs = await self._on_ack_record(event.data, state)
         else:
-            outputs = await self._on_routed(event.data, record, state)
+            intake = record.topic == self._intake_topic
+            message: IntakeMessage = event.data if intake else event.data.message
+            try:
+                if intake:
+                    outputs = await self._on_message(event.data, record, state)
+                else:
+                    outputs = await self._on_routed(event.data, record, state)
+            finally:
+                # Whatever the event changed (routed, answered, an attempt deferred), the entry's due time follows.
+                entry = state.pending.get(message.event_id)
+                if entry is not None:
+                    state.schedule(entry)
         self._update_pending_gauge()
         return outputs
 
@@ -213,7 +222,10 @@ class NotifierProcessor(Processor):
         ]
         outputs: list[OutgoingRecord] = []
         for entry in waiting:
-            outputs.extend(await self._deliver(state, entry, now))
+            try:
+                outputs.extend(await self._deliver(state, entry, now))
+            finally:
+                state.schedule(entry)
         return outputs
 
     async def _on_message(
@@ -231,19 +243,20 @@ class NotifierProcessor(Processor):
         if answer is not None:
             entry = self._answer_entry(message, answer, reference, state)
             entry.intake_offset = record.offset
-            state.add_pending(entry)
+            self._hold(state, entry)
             return await self._deliver(state, entry, self._clock()) if entry.due(self._clock()) else []
         reason = self._suppression(message, state)
         if reason is not None:
             return [self._record(state, message, AckKind.ACK, AckOutcome.SUPPRESSED, reference, reason=reason)]
         sla = self._settings.sla_for(message.channel)
-        state.add_pending(
+        self._hold(
+            state,
             PendingAck(
                 message=message,
                 case_reference=reference,
                 fallback_at=message.received_at + sla * self._settings.fallback_fraction,
                 intake_offset=record.offset,
-            )
+            ),
         )
         return []
 
@@ -260,7 +273,7 @@ class NotifierProcessor(Processor):
             if answer is not None:  # a rating whose request became known after the message was first seen
                 if entry is None:
                     entry = self._answer_entry(message, answer, routed.routing.case_reference, state)
-                    state.add_pending(entry)
+                    self._hold(state, entry)
                 entry.answer = answer
                 entry.fallback_at = self._clock()
         if entry is not None and entry.answer is not None:
@@ -295,7 +308,7 @@ class NotifierProcessor(Processor):
                 case_reference=routed.routing.case_reference,
                 fallback_at=message.received_at + sla * self._settings.fallback_fraction,
             )
-            state.add_pending(entry)
+            self._hold(state, entry)
         entry.routed = routed
         entry.case_reference = routed.routing.case_reference
         if entry.routed_offset is None:
@@ -307,13 +320,19 @@ class NotifierProcessor(Processor):
     async def tick(self) -> Sequence[OutgoingRecord]:
         now = self._clock()
         outputs: list[OutgoingRecord] = []
-        due = [(state, entry) for state in self._states.values() for entry in state.pending.values() if entry.due(now)]
+        # Only what is due comes off the partitions' timers (in the order of their pending lists), and only
+        # what is past its SLA is looked at for a breach: no pass over everything pending.
+        due = [(state, entry) for state in self._states.values() for entry in state.take_due(now)]
         if due:
-            results = await asyncio.gather(*(self._deliver(state, entry, now) for state, entry in due))
+            try:
+                results = await asyncio.gather(*(self._deliver(state, entry, now) for state, entry in due))
+            finally:
+                for state, entry in due:
+                    state.schedule(entry)  # still pending (deferred, or the attempt failed): queued again
             for produced in results:
                 outputs.extend(produced)
         for state in self._states.values():
-            for entry in state.pending.values():
+            for entry in state.take_breaching(now):
                 self._note_breach(entry, now)
         if now - self._last_prune > timedelta(minutes=5):
             horizon = now - self._settings.state_window
@@ -345,6 +364,11 @@ class NotifierProcessor(Processor):
         # A request written by another replica may not have been read yet: give it a moment.
         decide_at = self._clock() if known else message.received_at + self._settings.survey_answer_grace
         return PendingAck(message=message, case_reference=reference, fallback_at=decide_at, answer=answer)
+
+    def _hold(self, state: PartitionState, entry: PendingAck) -> None:
+        """Add a pending entry, with the first-response SLA deadline its breach is measured against."""
+        message = entry.message
+        state.add_pending(entry, sla_deadline=message.received_at + self._settings.sla_for(message.channel))
 
     async def _take_answer(self, state: PartitionState, entry: PendingAck, now: datetime) -> list[OutgoingRecord]:
         """Publish the first answer to a request and thank the customer; record the others as ignored."""
