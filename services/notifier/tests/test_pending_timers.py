@@ -20,7 +20,7 @@ from notifier_support import (
     routed_event,
 )
 
-from switchboard_common.events.models import AckOutcome, Channel, ReplyTarget
+from switchboard_common.events.models import AckKind, AckOutcome, AckRecord, Channel, ReplyTarget
 from switchboard_common.settings import KafkaSettings
 from switchboard_notifier.ack_state import PartitionState, PendingAck, SuppressReason
 from switchboard_notifier.channels import SenderRegistry
@@ -125,6 +125,37 @@ def test_what_the_timers_hold_stays_bounded_by_what_is_pending():
     assert len(state.pending) == 200
     assert len(state.timers) + len(state.sla_timers) <= 4 * len(state.pending) + 1024 + 3
     assert len(state.take_due(T0)) == 200
+
+
+def sent_record(n: int, key: str, at_s: float) -> AckRecord:
+    return AckRecord(
+        event_id=f"a{n}",
+        message_event_id=f"m{n}",
+        conversation_id=f"c{n}",
+        channel=Channel.EMAIL,
+        kind=AckKind.ACK,
+        outcome=AckOutcome.SENT,
+        recipient_key=key,
+        received_at=T0,
+        recorded_at=T0 + timedelta(seconds=at_s),
+        latency_ms=0,
+        sla_seconds=30,
+        sla_met=True,
+    )
+
+
+def test_recipient_counts_are_by_time_whatever_order_the_records_come_in():
+    state = PartitionState()
+    for n, at in enumerate([50, 10, 30, 70, 20, 60]):  # written by other replicas: not in time order
+        state.remember(sent_record(n, "k1", at))
+    state.remember(sent_record(99, "k2", 40))
+    assert state.recipient_sent_at["k1"] == sorted(state.recipient_sent_at["k1"])
+    counts = [state.sent_to_recipient_since("k1", T0 + timedelta(seconds=s)) for s in (0, 20, 21, 70, 71)]
+    assert counts == [6, 5, 4, 1, 0]
+    assert state.sent_to_recipient_since("k2", T0) == 1
+    assert state.sent_to_recipient_since("nobody", T0) == 0
+    state.forget_before(T0 + timedelta(seconds=30))
+    assert state.sent_to_recipient_since("k1", T0) == 4
 
 
 # -- the processor ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ never counted twice; a recorded one (sent or failed thanks) also marks the reque
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -65,6 +66,8 @@ class PendingAck:
     breach_recorded: bool = False
     answer: Answer | None = None
     """Set when the message is a rating: it is thanked for, not acknowledged."""
+    recipient: str | None = field(default=None, compare=False, repr=False)
+    """The per-address limit's key of the reply address, once worked out (see ``recipient_key``)."""
     added: int = field(default=0, compare=False, repr=False)
     """Its place among its partition's pending entries (the order they were added in)."""
     timer_at: datetime | None = field(default=None, compare=False, repr=False)
@@ -115,7 +118,7 @@ class PartitionState:
     handled: dict[str, datetime] = field(default_factory=dict)
     conversation_acked_at: dict[str, datetime] = field(default_factory=dict)
     recipient_sent_at: dict[str, list[datetime]] = field(default_factory=dict)
-    """When acknowledgements went to each recipient key: the per-address limit counts these."""
+    """When acknowledgements went to each recipient key, in time order: the per-address limit counts these."""
     surveys: dict[str, dict[str, Survey]] = field(default_factory=dict)
     """Satisfaction requests per conversation id, by case reference."""
     timers: list[tuple[datetime, int, PendingAck]] = field(default_factory=list, repr=False)
@@ -211,7 +214,11 @@ class PartitionState:
                 if previous is None or record.recorded_at > previous:
                     self.conversation_acked_at[record.conversation_id] = record.recorded_at
         if record.outcome is AckOutcome.SENT and record.recipient_key:
-            self.recipient_sent_at.setdefault(record.recipient_key, []).append(record.recorded_at)
+            times = self.recipient_sent_at.setdefault(record.recipient_key, [])
+            if times and record.recorded_at < times[-1]:
+                bisect.insort_right(times, record.recorded_at)
+            else:
+                times.append(record.recorded_at)
 
     def learn_survey(self, record: AckRecord) -> None:
         """Take in a survey record: a request sent (now waiting for an answer), or an answer handled."""
@@ -246,7 +253,8 @@ class PartitionState:
 
     def sent_to_recipient_since(self, recipient_key: str, since: datetime) -> int:
         """How many acknowledgements and notifications went to this recipient since ``since``."""
-        return sum(1 for at in self.recipient_sent_at.get(recipient_key, ()) if at >= since)
+        times = self.recipient_sent_at.get(recipient_key)
+        return len(times) - bisect.bisect_left(times, since) if times else 0
 
     def floor(self, *, routed: bool) -> int | None:
         """Lowest offset still held in intake.messages.v1 (or intake.routed.v1) for pending work."""

@@ -245,9 +245,14 @@ class NotifierProcessor(Processor):
             entry.intake_offset = record.offset
             self._hold(state, entry)
             return await self._deliver(state, entry, self._clock()) if entry.due(self._clock()) else []
-        reason = self._suppression(message, state)
+        recipient = recipient_key(message)
+        reason = self._suppression(message, state, recipient)
         if reason is not None:
-            return [self._record(state, message, AckKind.ACK, AckOutcome.SUPPRESSED, reference, reason=reason)]
+            return [
+                self._record(
+                    state, message, AckKind.ACK, AckOutcome.SUPPRESSED, reference, reason=reason, recipient=recipient
+                )
+            ]
         sla = self._settings.sla_for(message.channel)
         self._hold(
             state,
@@ -256,6 +261,7 @@ class NotifierProcessor(Processor):
                 case_reference=reference,
                 fallback_at=message.received_at + sla * self._settings.fallback_fraction,
                 intake_offset=record.offset,
+                recipient=recipient,
             ),
         )
         return []
@@ -295,11 +301,18 @@ class NotifierProcessor(Processor):
             ]
         entry = state.pending.get(message.event_id)
         if entry is None:
-            reason = self._suppression(message, state)
+            recipient = recipient_key(message)
+            reason = self._suppression(message, state, recipient)
             if reason is not None:
                 return [
                     self._record(
-                        state, message, AckKind.ACK, AckOutcome.SUPPRESSED, routed.routing.case_reference, reason=reason
+                        state,
+                        message,
+                        AckKind.ACK,
+                        AckOutcome.SUPPRESSED,
+                        routed.routing.case_reference,
+                        reason=reason,
+                        recipient=recipient,
                     )
                 ]
             sla = self._settings.sla_for(message.channel)
@@ -307,6 +320,7 @@ class NotifierProcessor(Processor):
                 message=message,
                 case_reference=routed.routing.case_reference,
                 fallback_at=message.received_at + sla * self._settings.fallback_fraction,
+                recipient=recipient,
             )
             self._hold(state, entry)
         entry.routed = routed
@@ -473,15 +487,26 @@ class NotifierProcessor(Processor):
         if entry.answer is not None:
             return await self._take_answer(state, entry, now)
         sender = self._senders.for_channel(message.reply_to.channel)
+        recipient = entry.recipient
+        if recipient is None:
+            recipient = entry.recipient = recipient_key(message)
         held_back: SuppressReason | None = None
         if recently_acknowledged(state, message, self._settings.conversation_window):
             held_back = SuppressReason.CONVERSATION_RECENTLY_ACKNOWLEDGED
-        elif self._recipient_recent(message, now) >= self._settings.recipient_limit:
+        elif self._recipient_recent(recipient, now) >= self._settings.recipient_limit:
             held_back = SuppressReason.RECIPIENT_LIMIT
         if held_back is not None or sender is None:
             reason = held_back or SuppressReason.NO_SENDER
             return [
-                self._record(state, message, entry.kind, AckOutcome.SUPPRESSED, entry.case_reference, reason=reason)
+                self._record(
+                    state,
+                    message,
+                    entry.kind,
+                    AckOutcome.SUPPRESSED,
+                    entry.case_reference,
+                    reason=reason,
+                    recipient=recipient,
+                )
             ]
         notification = self._render(entry)
         result = await attempt_delivery(sender, notification, entry.retry, self._policy, self._clock)
@@ -500,6 +525,7 @@ class NotifierProcessor(Processor):
                     language=notification.language,
                     department=notification.department,
                     attempts=entry.retry.attempts,
+                    recipient=recipient,
                 )
             ]
         assert isinstance(result, Sent)
@@ -514,6 +540,7 @@ class NotifierProcessor(Processor):
             department=notification.department,
             attempts=entry.retry.attempts,
             recorded_at=result.at,
+            recipient=recipient,
         )
         return [*result.delivery.records, ack]
 
@@ -561,7 +588,7 @@ class NotifierProcessor(Processor):
             subject=subject,
         )
 
-    def _suppression(self, message: IntakeMessage, state: PartitionState) -> SuppressReason | None:
+    def _suppression(self, message: IntakeMessage, state: PartitionState, recipient: str) -> SuppressReason | None:
         return suppression(
             message,
             now=self._clock(),
@@ -569,19 +596,22 @@ class NotifierProcessor(Processor):
             conversation_window=self._settings.conversation_window,
             max_age=self._settings.max_ack_age,
             has_sender=self._senders.for_channel(message.reply_to.channel) is not None,
-            recipient_recent=self._recipient_recent(message, self._clock()),
+            recipient_recent=self._recipient_recent(recipient, self._clock()),
             recipient_limit=self._settings.recipient_limit,
         )
 
-    def _recipient_recent(self, message: IntakeMessage, now: datetime) -> int:
-        """Messages sent to this message's reply address within the window, over every partition held here.
+    def _recipient_recent(self, recipient: str, now: datetime) -> int:
+        """Messages sent to this reply address (its ``recipient_key``) within the window, over every partition
+        held here.
 
         Conversations of one address spread over partitions, so the count spans all of this instance's
         partitions; it is rebuilt from notify.acks.v1 with them, so a restart does not reset it.
         """
-        key = recipient_key(message)
         since = now - self._settings.recipient_window
-        return sum(state.sent_to_recipient_since(key, since) for state in self._states.values())
+        count = 0
+        for state in self._states.values():
+            count += state.sent_to_recipient_since(recipient, since)
+        return count
 
     def _note_breach(self, entry: PendingAck, now: datetime) -> None:
         if entry.answer is not None:
@@ -612,7 +642,9 @@ class NotifierProcessor(Processor):
         department: str | None = None,
         attempts: int = 0,
         recorded_at: datetime | None = None,
+        recipient: str | None = None,
     ) -> OutgoingRecord:
+        """The ack record about ``message`` (``recipient``: its ``recipient_key`` when already worked out)."""
         when = recorded_at or self._clock()
         latency = when - message.received_at
         ack = ack_record(
@@ -627,7 +659,7 @@ class NotifierProcessor(Processor):
             reason=str(reason) if reason is not None else None,
             language=language,
             department=department,
-            recipient_key=recipient_key(message),
+            recipient_key=recipient if recipient is not None else recipient_key(message),
             attempts=attempts,
         )
         state.remember(ack)
