@@ -408,7 +408,9 @@ class NotifierProcessor(Processor):
             return [self._answer_record(state, message, case, AckOutcome.SUPPRESSED, AnswerReason.ALREADY_ANSWERED)]
         survey.answered_by = message.event_id  # taken: a later answer is a repeat, even while thanks are retried
         language = self._templates.pick_language(
-            survey.language, message.routing_hints.language, guess_language(message.text.new_content)
+            survey.language,
+            message.routing_hints.language,
+            otherwise=lambda: guess_language(message.text.new_content),
         )
         sender = self._senders.for_channel(message.reply_to.channel)
         delivered: list[OutgoingRecord] = []
@@ -550,7 +552,7 @@ class NotifierProcessor(Processor):
         language = self._templates.pick_language(
             message.routing_hints.language,  # the customer's explicit choice (IVR keypad) first
             routed.classification.language if routed else None,
-            guess_language(message.text.new_content, message.language_hint),
+            otherwise=lambda: guess_language(message.text.new_content, message.language_hint),
         )
         if routed is not None and routed.routing.resolution_due_at is not None:
             response_time = routed.routing.resolution_due_at - message.received_at
