@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -154,6 +155,28 @@ def test_a_complaint_over_500_is_escalated_and_keeps_its_department_route(make_c
     assert decision.escalation.escalation_reasons == [EscalationReason.HIGH_VALUE_COMPLAINT]
     assert decision.escalation.department == "orders"
     assert decision.escalation.event_id != decision.department_case.event_id
+
+
+def test_the_escalation_is_the_department_case_under_its_own_event_id(make_classified):
+    message = make_classified(
+        type=MessageType.COMPLAINT,
+        topic=MessageTopic.ORDER,
+        amounts=["900.00"],
+        display_name="Wang Fang",
+        subject="Order SO-1 call me on 13800138000",
+        emails=["wang.fang@example.com"],
+        phone_numbers=["+86 138 0013 8000"],
+    )
+    decision = Desk().handle(message)
+    assert decision.department_case is not None and decision.escalation is not None
+    event_id = message.message.event_id
+    assert decision.escalation.event_id == str(uuid.uuid5(uuid.UUID(event_id), "escalation"))
+    assert decision.department_case.event_id == str(uuid.uuid5(uuid.UUID(event_id), "dept"))
+    as_json = {k: v for k, v in orjson.loads(decision.escalation.model_dump_json()).items() if k != "event_id"}
+    assert as_json == {
+        k: v for k, v in orjson.loads(decision.department_case.model_dump_json()).items() if k != "event_id"
+    }
+    assert "13800138000" not in decision.escalation.model_dump_json()
 
 
 def test_a_complaint_of_exactly_500_is_not_escalated(make_classified):

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -67,6 +68,23 @@ def test_response_times_read_naturally(duration, phrase):
 def test_languages_without_templates_fall_back_to_the_default():
     assert TEMPLATES.pick_language(Language.UND, None) == Language.EN
     assert TEMPLATES.pick_language(None, Language.ZH_HANT) == Language.ZH_HANT
+
+
+def test_a_guessed_language_is_worked_out_only_when_no_candidate_has_templates():
+    asked: list[str] = []
+
+    def guess(language: Language) -> Callable[[], Language]:
+        def otherwise() -> Language:
+            asked.append(language.value)
+            return language
+
+        return otherwise
+
+    assert TEMPLATES.pick_language(None, Language.ZH_HANS, otherwise=guess(Language.ZH_HANT)) == Language.ZH_HANS
+    assert asked == []
+    assert TEMPLATES.pick_language(Language.UND, None, otherwise=guess(Language.ZH_HANT)) == Language.ZH_HANT
+    assert TEMPLATES.pick_language(None, otherwise=guess(Language.UND)) == Language.EN
+    assert asked == ["zh-Hant", "und"]
 
 
 def test_a_channel_variant_overrides_the_text_for_that_channel(tmp_path: Path):

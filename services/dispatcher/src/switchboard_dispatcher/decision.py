@@ -108,7 +108,7 @@ def decide(
     by the processor); it wins over the conversation's case: the customer named it.
     """
     message = classified.message
-    _check(classified)
+    own_reference = _check(classified)
     memory = state.partition(partition)
     if message.event_id in memory.seen:
         return Decision(message_event_id=message.event_id, routed=None)
@@ -143,12 +143,9 @@ def decide(
     else:
         earlier = link.complaints if link is not None else 0
         reasons = escalation_reasons(config, classification, earlier_complaints_in_conversation=earlier)
-    position = classified.intake_position
     routing = Routing(
         department=decision.department,
-        case_reference=link.case_reference
-        if link is not None
-        else case_reference(IntakePosition(position.partition, position.offset)),
+        case_reference=link.case_reference if link is not None else own_reference,
         is_follow_up=link is not None,
         linked_by=link.by if link is not None else None,
         escalated=bool(reasons),
@@ -163,17 +160,21 @@ def decide(
     routed = RoutedMessage(
         event_id=derived_event_id(message.event_id, "routed"),
         message=message,
-        intake_position=position,
+        intake_position=classified.intake_position,
         classification=classification,
         routing=routing,
     )
     if decision.department is None:
         return Decision(message_event_id=message.event_id, routed=routed)
+    department_case = case_event(routed, derived_event_id(message.event_id, "dept"))
     return Decision(
         message_event_id=message.event_id,
         routed=routed,
-        department_case=case_event(routed, derived_event_id(message.event_id, "dept")),
-        escalation=case_event(routed, derived_event_id(message.event_id, "escalation")) if reasons else None,
+        department_case=department_case,
+        # The same case for the supervisors: only its event id differs.
+        escalation=department_case.model_copy(update={"event_id": derived_event_id(message.event_id, "escalation")})
+        if reasons
+        else None,
         incident=_surge(routed, state, config),
     )
 
@@ -327,8 +328,9 @@ def canonical_references(references: Iterable[str]) -> list[str]:
     return found
 
 
-def _check(classified: ClassifiedMessage) -> None:
-    """Reject what can never be routed, so that it is dead-lettered with the reason."""
+def _check(classified: ClassifiedMessage) -> str:
+    """Reject what can never be routed, so that it is dead-lettered with the reason; the case reference the
+    message's intake position gives (the reference of the case it opens, unless it is a follow-up)."""
     try:
         uuid.UUID(classified.message.event_id)
     except ValueError:
@@ -337,8 +339,9 @@ def _check(classified: ClassifiedMessage) -> None:
         ) from None
     position = classified.intake_position
     try:
-        case_reference(IntakePosition(position.partition, position.offset))
+        reference = case_reference(IntakePosition(position.partition, position.offset))
     except ValueError as exc:
         raise InvalidMessage(f"intake_position cannot give a case reference: {exc}") from None
     if not classified.message.conversation_id:
         raise InvalidMessage("message.conversation_id is empty")
+    return reference

@@ -15,9 +15,12 @@ never counted twice; a recorded one (sent or failed thanks) also marks the reque
 
 from __future__ import annotations
 
+import bisect
+import heapq
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from operator import attrgetter
 
 from switchboard_common.events import ACK_RECORDED, OutgoingRecord, encode_event
 from switchboard_common.events.models import (
@@ -63,6 +66,12 @@ class PendingAck:
     breach_recorded: bool = False
     answer: Answer | None = None
     """Set when the message is a rating: it is thanked for, not acknowledged."""
+    recipient: str | None = field(default=None, compare=False, repr=False)
+    """The per-address limit's key of the reply address, once worked out (see ``recipient_key``)."""
+    added: int = field(default=0, compare=False, repr=False)
+    """Its place among its partition's pending entries (the order they were added in)."""
+    timer_at: datetime | None = field(default=None, compare=False, repr=False)
+    """The due time it is queued under in its partition's timers (None: not queued)."""
 
     @property
     def kind(self) -> AckKind:
@@ -75,6 +84,21 @@ class PendingAck:
         if self.retry.next_attempt_at is not None:
             return now >= self.retry.next_attempt_at
         return self.routed is not None or now >= self.fallback_at
+
+    def due_at(self) -> datetime:
+        """The moment from which :meth:`due` holds: ``due(now)`` is ``now >= due_at()``."""
+        if self.retry.next_attempt_at is not None:
+            return self.retry.next_attempt_at
+        return ALWAYS if self.routed is not None else self.fallback_at
+
+
+_ADDED = attrgetter("added")
+
+ALWAYS = datetime.min.replace(tzinfo=UTC)
+"""The due time of work that is due at once."""
+
+_COMPACT_SLACK = 1024
+"""Stale timer entries tolerated beyond the live ones before the queues are swept."""
 
 
 @dataclass(slots=True)
@@ -94,12 +118,85 @@ class PartitionState:
     handled: dict[str, datetime] = field(default_factory=dict)
     conversation_acked_at: dict[str, datetime] = field(default_factory=dict)
     recipient_sent_at: dict[str, list[datetime]] = field(default_factory=dict)
-    """When acknowledgements went to each recipient key: the per-address limit counts these."""
+    """When acknowledgements went to each recipient key, in time order: the per-address limit counts these."""
     surveys: dict[str, dict[str, Survey]] = field(default_factory=dict)
     """Satisfaction requests per conversation id, by case reference."""
+    timers: list[tuple[datetime, int, PendingAck]] = field(default_factory=list, repr=False)
+    """Pending entries by due time (a heap). Superseded and handled entries are skipped when they come up:
+    an entry counts only while it is pending and queued under its ``timer_at``."""
+    sla_timers: list[tuple[datetime, int, PendingAck]] = field(default_factory=list, repr=False)
+    """Pending entries by first-response SLA deadline (a heap), for the breach metric."""
+    _added: int = field(default=0, init=False, repr=False)
+    _queued: int = field(default=0, init=False, repr=False)
 
-    def add_pending(self, entry: PendingAck) -> None:
+    def add_pending(self, entry: PendingAck, sla_deadline: datetime | None = None) -> None:
+        """Hold ``entry`` until it is handled: it comes up in :meth:`take_due` when due, and in
+        :meth:`take_breaching` once past ``sla_deadline``."""
+        self._added += 1
+        entry.added = self._added
+        entry.timer_at = None
         self.pending[entry.message.event_id] = entry
+        self._queue(entry)
+        if sla_deadline is not None:
+            self._queued += 1
+            heapq.heappush(self.sla_timers, (sla_deadline, self._queued, entry))
+        if len(self.timers) + len(self.sla_timers) > 4 * len(self.pending) + _COMPACT_SLACK:
+            self._sweep()
+
+    def is_pending(self, entry: PendingAck) -> bool:
+        return self.pending.get(entry.message.event_id) is entry
+
+    def schedule(self, entry: PendingAck) -> None:
+        """Re-queue a pending entry whose due time may have changed (routed, rescheduled after an attempt);
+        nothing for an entry no longer pending. Call it after anything that changes what ``due`` answers."""
+        if self.is_pending(entry) and entry.timer_at != entry.due_at():
+            self._queue(entry)
+
+    def take_due(self, now: datetime) -> list[PendingAck]:
+        """The pending entries due at ``now``, in the order they were added (as ``pending`` lists them).
+
+        They leave the timers: :meth:`schedule` re-queues one that is still pending after its attempt.
+        """
+        timers = self.timers
+        due: list[PendingAck] = []
+        while timers and timers[0][0] <= now:
+            at, _, entry = heapq.heappop(timers)
+            if entry.timer_at != at or not self.is_pending(entry):
+                continue  # superseded by a later schedule, or handled
+            entry.timer_at = None
+            if entry.due(now):
+                due.append(entry)
+            else:
+                self._queue(entry)
+        if len(due) > 1:
+            due.sort(key=_ADDED)
+        return due
+
+    def take_breaching(self, now: datetime) -> list[PendingAck]:
+        """The entries still pending whose SLA deadline is before ``now``, in the order they were added; each
+        comes up once (the processor records a breach at most once per entry)."""
+        timers = self.sla_timers
+        late: list[PendingAck] = []
+        while timers and timers[0][0] < now:
+            entry = heapq.heappop(timers)[2]
+            if self.is_pending(entry):
+                late.append(entry)
+        if len(late) > 1:
+            late.sort(key=_ADDED)
+        return late
+
+    def _queue(self, entry: PendingAck) -> None:
+        at = entry.due_at()
+        entry.timer_at = at
+        self._queued += 1
+        heapq.heappush(self.timers, (at, self._queued, entry))
+
+    def _sweep(self) -> None:
+        """Drop what the timers hold for entries no longer pending (or queued again since): bounded memory."""
+        self.timers = [t for t in self.timers if t[2].timer_at == t[0] and self.is_pending(t[2])]
+        heapq.heapify(self.timers)
+        self.sla_timers = [t for t in self.sla_timers if self.is_pending(t[2])]
+        heapq.heapify(self.sla_timers)
 
     def drop_pending(self, event_id: str) -> PendingAck | None:
         return self.pending.pop(event_id, None)
@@ -117,7 +214,11 @@ class PartitionState:
                 if previous is None or record.recorded_at > previous:
                     self.conversation_acked_at[record.conversation_id] = record.recorded_at
         if record.outcome is AckOutcome.SENT and record.recipient_key:
-            self.recipient_sent_at.setdefault(record.recipient_key, []).append(record.recorded_at)
+            times = self.recipient_sent_at.setdefault(record.recipient_key, [])
+            if times and record.recorded_at < times[-1]:
+                bisect.insort_right(times, record.recorded_at)
+            else:
+                times.append(record.recorded_at)
 
     def learn_survey(self, record: AckRecord) -> None:
         """Take in a survey record: a request sent (now waiting for an answer), or an answer handled."""
@@ -152,7 +253,8 @@ class PartitionState:
 
     def sent_to_recipient_since(self, recipient_key: str, since: datetime) -> int:
         """How many acknowledgements and notifications went to this recipient since ``since``."""
-        return sum(1 for at in self.recipient_sent_at.get(recipient_key, ()) if at >= since)
+        times = self.recipient_sent_at.get(recipient_key)
+        return len(times) - bisect.bisect_left(times, since) if times else 0
 
     def floor(self, *, routed: bool) -> int | None:
         """Lowest offset still held in intake.messages.v1 (or intake.routed.v1) for pending work."""

@@ -88,7 +88,14 @@ async def attempt_delivery(
     retry.attempts += 1
     started = clock()
     try:
-        delivery = await asyncio.wait_for(sender.deliver(notification), policy.send_timeout.total_seconds())
+        if getattr(sender, "immediate", False):
+            # Builds records in memory, never waits: no timeout (a task and a timer per message) is needed. The
+            # attempt still yields to the loop once, as awaiting the timeout's task did, so that attempts
+            # started together (tick's due work, partitions side by side) interleave as they always have.
+            await asyncio.sleep(0)
+            delivery = await sender.deliver(notification)
+        else:
+            delivery = await asyncio.wait_for(sender.deliver(notification), policy.send_timeout.total_seconds())
     except (DeliveryRetryable, TimeoutError, OSError) as exc:
         retry_after = exc.retry_after if isinstance(exc, DeliveryRetryable) else None
         delay = retry_delay(retry.attempts, policy.initial, policy.maximum, retry_after)

@@ -189,12 +189,21 @@ class NotifierProcessor(Processor):
             update: CaseUpdate = event.data
             return await self.updates.process(update, record)
         state = self._states.setdefault(record.partition, PartitionState())
-        if record.topic == self._intake_topic:
-            outputs = await self._on_message(event.data, record, state)
-        elif record.topic == self._acks_topic:
+        if record.topic == self._acks_topic:
             outputs = await self._on_ack_record(event.data, state)
         else:
-            outputs = await self._on_routed(event.data, record, state)
+            intake = record.topic == self._intake_topic
+            message: IntakeMessage = event.data if intake else event.data.message
+            try:
+                if intake:
+                    outputs = await self._on_message(event.data, record, state)
+                else:
+                    outputs = await self._on_routed(event.data, record, state)
+            finally:
+                # Whatever the event changed (routed, answered, an attempt deferred), the entry's due time follows.
+                entry = state.pending.get(message.event_id)
+                if entry is not None:
+                    state.schedule(entry)
         self._update_pending_gauge()
         return outputs
 
@@ -213,7 +222,10 @@ class NotifierProcessor(Processor):
         ]
         outputs: list[OutgoingRecord] = []
         for entry in waiting:
-            outputs.extend(await self._deliver(state, entry, now))
+            try:
+                outputs.extend(await self._deliver(state, entry, now))
+            finally:
+                state.schedule(entry)
         return outputs
 
     async def _on_message(
@@ -231,19 +243,26 @@ class NotifierProcessor(Processor):
         if answer is not None:
             entry = self._answer_entry(message, answer, reference, state)
             entry.intake_offset = record.offset
-            state.add_pending(entry)
+            self._hold(state, entry)
             return await self._deliver(state, entry, self._clock()) if entry.due(self._clock()) else []
-        reason = self._suppression(message, state)
+        recipient = recipient_key(message)
+        reason = self._suppression(message, state, recipient)
         if reason is not None:
-            return [self._record(state, message, AckKind.ACK, AckOutcome.SUPPRESSED, reference, reason=reason)]
+            return [
+                self._record(
+                    state, message, AckKind.ACK, AckOutcome.SUPPRESSED, reference, reason=reason, recipient=recipient
+                )
+            ]
         sla = self._settings.sla_for(message.channel)
-        state.add_pending(
+        self._hold(
+            state,
             PendingAck(
                 message=message,
                 case_reference=reference,
                 fallback_at=message.received_at + sla * self._settings.fallback_fraction,
                 intake_offset=record.offset,
-            )
+                recipient=recipient,
+            ),
         )
         return []
 
@@ -260,7 +279,7 @@ class NotifierProcessor(Processor):
             if answer is not None:  # a rating whose request became known after the message was first seen
                 if entry is None:
                     entry = self._answer_entry(message, answer, routed.routing.case_reference, state)
-                    state.add_pending(entry)
+                    self._hold(state, entry)
                 entry.answer = answer
                 entry.fallback_at = self._clock()
         if entry is not None and entry.answer is not None:
@@ -282,11 +301,18 @@ class NotifierProcessor(Processor):
             ]
         entry = state.pending.get(message.event_id)
         if entry is None:
-            reason = self._suppression(message, state)
+            recipient = recipient_key(message)
+            reason = self._suppression(message, state, recipient)
             if reason is not None:
                 return [
                     self._record(
-                        state, message, AckKind.ACK, AckOutcome.SUPPRESSED, routed.routing.case_reference, reason=reason
+                        state,
+                        message,
+                        AckKind.ACK,
+                        AckOutcome.SUPPRESSED,
+                        routed.routing.case_reference,
+                        reason=reason,
+                        recipient=recipient,
                     )
                 ]
             sla = self._settings.sla_for(message.channel)
@@ -294,8 +320,9 @@ class NotifierProcessor(Processor):
                 message=message,
                 case_reference=routed.routing.case_reference,
                 fallback_at=message.received_at + sla * self._settings.fallback_fraction,
+                recipient=recipient,
             )
-            state.add_pending(entry)
+            self._hold(state, entry)
         entry.routed = routed
         entry.case_reference = routed.routing.case_reference
         if entry.routed_offset is None:
@@ -307,13 +334,19 @@ class NotifierProcessor(Processor):
     async def tick(self) -> Sequence[OutgoingRecord]:
         now = self._clock()
         outputs: list[OutgoingRecord] = []
-        due = [(state, entry) for state in self._states.values() for entry in state.pending.values() if entry.due(now)]
+        # Only what is due comes off the partitions' timers (in the order of their pending lists), and only
+        # what is past its SLA is looked at for a breach: no pass over everything pending.
+        due = [(state, entry) for state in self._states.values() for entry in state.take_due(now)]
         if due:
-            results = await asyncio.gather(*(self._deliver(state, entry, now) for state, entry in due))
+            try:
+                results = await asyncio.gather(*(self._deliver(state, entry, now) for state, entry in due))
+            finally:
+                for state, entry in due:
+                    state.schedule(entry)  # still pending (deferred, or the attempt failed): queued again
             for produced in results:
                 outputs.extend(produced)
         for state in self._states.values():
-            for entry in state.pending.values():
+            for entry in state.take_breaching(now):
                 self._note_breach(entry, now)
         if now - self._last_prune > timedelta(minutes=5):
             horizon = now - self._settings.state_window
@@ -346,6 +379,11 @@ class NotifierProcessor(Processor):
         decide_at = self._clock() if known else message.received_at + self._settings.survey_answer_grace
         return PendingAck(message=message, case_reference=reference, fallback_at=decide_at, answer=answer)
 
+    def _hold(self, state: PartitionState, entry: PendingAck) -> None:
+        """Add a pending entry, with the first-response SLA deadline its breach is measured against."""
+        message = entry.message
+        state.add_pending(entry, sla_deadline=message.received_at + self._settings.sla_for(message.channel))
+
     async def _take_answer(self, state: PartitionState, entry: PendingAck, now: datetime) -> list[OutgoingRecord]:
         """Publish the first answer to a request and thank the customer; record the others as ignored."""
         message, answer = entry.message, entry.answer
@@ -370,7 +408,9 @@ class NotifierProcessor(Processor):
             return [self._answer_record(state, message, case, AckOutcome.SUPPRESSED, AnswerReason.ALREADY_ANSWERED)]
         survey.answered_by = message.event_id  # taken: a later answer is a repeat, even while thanks are retried
         language = self._templates.pick_language(
-            survey.language, message.routing_hints.language, guess_language(message.text.new_content)
+            survey.language,
+            message.routing_hints.language,
+            otherwise=lambda: guess_language(message.text.new_content),
         )
         sender = self._senders.for_channel(message.reply_to.channel)
         delivered: list[OutgoingRecord] = []
@@ -449,15 +489,26 @@ class NotifierProcessor(Processor):
         if entry.answer is not None:
             return await self._take_answer(state, entry, now)
         sender = self._senders.for_channel(message.reply_to.channel)
+        recipient = entry.recipient
+        if recipient is None:
+            recipient = entry.recipient = recipient_key(message)
         held_back: SuppressReason | None = None
         if recently_acknowledged(state, message, self._settings.conversation_window):
             held_back = SuppressReason.CONVERSATION_RECENTLY_ACKNOWLEDGED
-        elif self._recipient_recent(message, now) >= self._settings.recipient_limit:
+        elif self._recipient_recent(recipient, now) >= self._settings.recipient_limit:
             held_back = SuppressReason.RECIPIENT_LIMIT
         if held_back is not None or sender is None:
             reason = held_back or SuppressReason.NO_SENDER
             return [
-                self._record(state, message, entry.kind, AckOutcome.SUPPRESSED, entry.case_reference, reason=reason)
+                self._record(
+                    state,
+                    message,
+                    entry.kind,
+                    AckOutcome.SUPPRESSED,
+                    entry.case_reference,
+                    reason=reason,
+                    recipient=recipient,
+                )
             ]
         notification = self._render(entry)
         result = await attempt_delivery(sender, notification, entry.retry, self._policy, self._clock)
@@ -476,6 +527,7 @@ class NotifierProcessor(Processor):
                     language=notification.language,
                     department=notification.department,
                     attempts=entry.retry.attempts,
+                    recipient=recipient,
                 )
             ]
         assert isinstance(result, Sent)
@@ -490,6 +542,7 @@ class NotifierProcessor(Processor):
             department=notification.department,
             attempts=entry.retry.attempts,
             recorded_at=result.at,
+            recipient=recipient,
         )
         return [*result.delivery.records, ack]
 
@@ -499,7 +552,7 @@ class NotifierProcessor(Processor):
         language = self._templates.pick_language(
             message.routing_hints.language,  # the customer's explicit choice (IVR keypad) first
             routed.classification.language if routed else None,
-            guess_language(message.text.new_content, message.language_hint),
+            otherwise=lambda: guess_language(message.text.new_content, message.language_hint),
         )
         if routed is not None and routed.routing.resolution_due_at is not None:
             response_time = routed.routing.resolution_due_at - message.received_at
@@ -537,7 +590,7 @@ class NotifierProcessor(Processor):
             subject=subject,
         )
 
-    def _suppression(self, message: IntakeMessage, state: PartitionState) -> SuppressReason | None:
+    def _suppression(self, message: IntakeMessage, state: PartitionState, recipient: str) -> SuppressReason | None:
         return suppression(
             message,
             now=self._clock(),
@@ -545,19 +598,22 @@ class NotifierProcessor(Processor):
             conversation_window=self._settings.conversation_window,
             max_age=self._settings.max_ack_age,
             has_sender=self._senders.for_channel(message.reply_to.channel) is not None,
-            recipient_recent=self._recipient_recent(message, self._clock()),
+            recipient_recent=self._recipient_recent(recipient, self._clock()),
             recipient_limit=self._settings.recipient_limit,
         )
 
-    def _recipient_recent(self, message: IntakeMessage, now: datetime) -> int:
-        """Messages sent to this message's reply address within the window, over every partition held here.
+    def _recipient_recent(self, recipient: str, now: datetime) -> int:
+        """Messages sent to this reply address (its ``recipient_key``) within the window, over every partition
+        held here.
 
         Conversations of one address spread over partitions, so the count spans all of this instance's
         partitions; it is rebuilt from notify.acks.v1 with them, so a restart does not reset it.
         """
-        key = recipient_key(message)
         since = now - self._settings.recipient_window
-        return sum(state.sent_to_recipient_since(key, since) for state in self._states.values())
+        count = 0
+        for state in self._states.values():
+            count += state.sent_to_recipient_since(recipient, since)
+        return count
 
     def _note_breach(self, entry: PendingAck, now: datetime) -> None:
         if entry.answer is not None:
@@ -588,7 +644,9 @@ class NotifierProcessor(Processor):
         department: str | None = None,
         attempts: int = 0,
         recorded_at: datetime | None = None,
+        recipient: str | None = None,
     ) -> OutgoingRecord:
+        """The ack record about ``message`` (``recipient``: its ``recipient_key`` when already worked out)."""
         when = recorded_at or self._clock()
         latency = when - message.received_at
         ack = ack_record(
@@ -603,7 +661,7 @@ class NotifierProcessor(Processor):
             reason=str(reason) if reason is not None else None,
             language=language,
             department=department,
-            recipient_key=recipient_key(message),
+            recipient_key=recipient if recipient is not None else recipient_key(message),
             attempts=attempts,
         )
         state.remember(ack)

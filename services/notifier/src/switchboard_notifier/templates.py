@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from importlib import resources
@@ -162,11 +163,19 @@ class AckTemplates:
     def languages(self) -> frozenset[Language]:
         return frozenset(self._doc.languages)
 
-    def pick_language(self, *candidates: Language | None) -> Language:
-        """The first candidate that has templates, else the default language."""
+    def pick_language(
+        self, *candidates: Language | None, otherwise: Callable[[], Language | None] | None = None
+    ) -> Language:
+        """The first candidate that has templates, else what ``otherwise`` gives (asked only then: a guess from
+        the text costs more than the rest) if it has templates, else the default language."""
+        languages = self._doc.languages
         for candidate in candidates:
-            if candidate is not None and candidate in self._doc.languages:
+            if candidate is not None and candidate in languages:
                 return candidate
+        if otherwise is not None:
+            guessed = otherwise()
+            if guessed is not None and guessed in languages:
+                return guessed
         return self._doc.default_language
 
     def text(self, language: Language, key: str, channel: Channel | None = None) -> str:

@@ -274,7 +274,8 @@ class UpdateFlow:
 
     def _language(self, origin: IntakeMessage) -> Language:
         return self._templates.pick_language(
-            origin.routing_hints.language, guess_language(origin.text.new_content, origin.language_hint)
+            origin.routing_hints.language,
+            otherwise=lambda: guess_language(origin.text.new_content, origin.language_hint),
         )
 
     def _render(self, entry: PendingUpdate) -> Notification:

@@ -72,7 +72,12 @@ class DeliveryFailed(Exception):
 
 
 class ChannelSender(Protocol):
-    """Delivers notifications on some channels. Adapters are thin: rendering happens before them."""
+    """Delivers notifications on some channels. Adapters are thin: rendering happens before them.
+
+    A sender whose ``deliver`` never waits on I/O (it only builds Kafka records, as web chat's does) may
+    say so with a class attribute ``immediate = True``: its deliveries are then not wrapped in the send
+    timeout (see :func:`~switchboard_notifier.delivery.attempt_delivery`).
+    """
 
     channels: frozenset[Channel]
 

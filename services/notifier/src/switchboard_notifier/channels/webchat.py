@@ -25,6 +25,8 @@ class WebChatSender:
     """Sends to web-chat conversations through chat.outbound.v1."""
 
     channels = frozenset({Channel.WEBCHAT})
+    immediate = True
+    """``deliver`` only builds a record, without I/O (see ``ChannelSender``)."""
 
     def __init__(self, names: TopicNames, source: str = "switchboard/notifier") -> None:
         self._topic = names(CHAT_OUTBOUND_TOPIC)
