@@ -188,7 +188,9 @@ class NotifierProcessor(Processor):
         if record.topic == self.updates.topic:
             update: CaseUpdate = event.data
             return await self.updates.process(update, record)
-        state = self._states.setdefault(record.partition, PartitionState())
+        state = self._states.get(record.partition)
+        if state is None:  # (setdefault would build a state for every message)
+            state = self._states[record.partition] = PartitionState()
         if record.topic == self._acks_topic:
             outputs = await self._on_ack_record(event.data, state)
         else:

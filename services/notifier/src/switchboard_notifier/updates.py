@@ -161,7 +161,9 @@ class UpdateFlow:
     # -- events --------------------------------------------------------------------------------
 
     async def process(self, update: CaseUpdate, record: ConsumedRecord) -> list[OutgoingRecord]:
-        state = self._states.setdefault(record.partition, UpdatePartitionState())
+        state = self._states.get(record.partition)
+        if state is None:  # (setdefault would build a state for every message)
+            state = self._states[record.partition] = UpdatePartitionState()
         try:
             position = parse_case_reference(update.case_reference)
         except InvalidCaseReference as exc:
