@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from switchboard_classifier import model as model_module
 from switchboard_classifier.benchmark import MIX
 from switchboard_classifier.model import HeadPrediction, LinearModel, Prediction
-from switchboard_classifier.rulebook import _groups, normalise
+from switchboard_classifier.rulebook import Hit, Rulebook, _groups, _is_word_char, _trie_pattern, normalise
 from switchboard_classifier.taxonomy import Taxonomy
 
 _FILLERS = [
@@ -122,3 +123,40 @@ def test_the_reference_sees_a_single_changed_weight(model: LinearModel, texts: l
     changed = LinearModel(model_module.ModelArrays(weights, scales, bias, list(model._rows), model.metadata))
     assert changed._predict(features) != reference_prediction(model, features)
     assert changed._predict(features) == reference_prediction(changed, features)
+
+
+def reference_scan(rulebook: Rulebook, keywords: re.Pattern[str], text: str) -> list[Hit]:
+    """The scan as defined: one trie of every keyword searched left to right, matches inside words skipped."""
+    hits = []
+    position = 0
+    while (match := keywords.search(text, position)) is not None:
+        core = match.group()
+        start, stop = match.span()
+        if _is_word_char(core[0]) and start > 0 and _is_word_char(text[start - 1]):
+            position = start + 1
+            continue
+        position = stop
+        open_right = _is_word_char(core[-1]) and stop < len(text) and _is_word_char(text[stop])
+        for entry in rulebook._entries[core]:
+            if entry.stem or not open_right:
+                hits.append(Hit(entry.signal, core + ("*" if entry.stem else "")))
+    if rulebook._patterns is not None:
+        for match in rulebook._patterns.finditer(text):
+            index = int(match.lastgroup[1:]) if match.lastgroup else -1
+            if index >= 0:
+                hits.append(Hit(rulebook._pattern_signals[index], f"pattern:{rulebook._pattern_signals[index].group}"))
+    return hits
+
+
+def test_the_keyword_scan_finds_exactly_what_one_trie_of_every_keyword_finds(
+    taxonomy: Taxonomy, texts: list[str]
+) -> None:
+    rulebook = Rulebook(taxonomy)
+    keywords = re.compile(_trie_pattern(rulebook._entries))
+    found = 0
+    for text in texts:
+        normalised = normalise(text)
+        hits = rulebook.scan(normalised)
+        assert hits == reference_scan(rulebook, keywords, normalised), text
+        found += len(hits)
+    assert found > 3 * len(texts)
