@@ -18,9 +18,11 @@ import pytest
 
 from switchboard_classifier import model as model_module
 from switchboard_classifier.benchmark import MIX
+from switchboard_classifier.classifier import ClassificationInput, HybridClassifier
 from switchboard_classifier.model import HeadPrediction, LinearModel, Prediction
 from switchboard_classifier.rulebook import Hit, Rulebook, _groups, _is_word_char, _trie_pattern, normalise
 from switchboard_classifier.taxonomy import Taxonomy
+from switchboard_common.events.models import Language
 
 _FILLERS = [
     "在吗", "我的", "订单", "訂單", "请问", "請問", "谢谢", "謝謝", "还没", "還沒", "快递", "包裹", "退款", "投诉",
@@ -160,3 +162,29 @@ def test_the_keyword_scan_finds_exactly_what_one_trie_of_every_keyword_finds(
         assert hits == reference_scan(rulebook, keywords, normalised), text
         found += len(hits)
     assert found > 3 * len(texts)
+
+
+def test_a_text_seen_again_gets_the_decision_it_got_the_first_time(
+    taxonomy: Taxonomy, model: LinearModel, texts: list[str]
+) -> None:
+    remembering = HybridClassifier(taxonomy, model)
+    inputs = [ClassificationInput(text=text) for text in texts[:400]]
+    inputs += [ClassificationInput(text=text, language_hint=Language.ZH_HANT) for text in texts[:100]]
+    first = [remembering.classify(item) for item in inputs]
+    again = [remembering.classify(item) for item in inputs]
+    assert remembering._remembered.cache_info().hits >= len(inputs)
+    fresh = HybridClassifier(taxonomy, model)
+    fresh._remembered = fresh._decide_text  # type: ignore[assignment]  # nothing remembered
+    assert again == first == [fresh.classify(item) for item in inputs]
+
+
+def test_what_a_caller_does_to_a_classification_does_not_reach_the_next_one(
+    taxonomy: Taxonomy, model: LinearModel
+) -> None:
+    classifier = HybridClassifier(taxonomy, model)
+    item = ClassificationInput(text="I was charged twice, refund me now!!!")
+    first = classifier.classify(item)
+    expected = first.model_copy(deep=True)
+    first.sentiment.score = 0.99
+    first.evidence.append("changed")
+    assert classifier.classify(item) == expected
