@@ -52,9 +52,10 @@ class LanguageDetector:
         self._english = COMMON_ENGLISH | english_vocabulary
 
     def detect(self, normalised: str, prior: Language | None = None) -> LanguageGuess:
-        han = len(_HAN.findall(normalised))
-        kana = len(_KANA.findall(normalised)) if han or not normalised.isascii() else 0
-        other = len(_OTHER_SCRIPTS.findall(normalised)) if not normalised.isascii() else 0
+        ascii_only = normalised.isascii()
+        han = len(_HAN.findall(normalised)) if not ascii_only else 0
+        kana = len(_KANA.findall(normalised)) if not ascii_only else 0
+        other = len(_OTHER_SCRIPTS.findall(normalised)) if not ascii_only else 0
         words = _LATIN_WORD.findall(normalised)
         english = sum(1 for w in words if w in self._english)
         looks_english = bool(words) and (english >= 2 or english / len(words) >= 0.5) and english / len(words) >= 0.25

@@ -28,6 +28,7 @@ PHONE_PATTERN = re.compile(
     """,
     re.VERBOSE,
 )
+_DIGIT = re.compile(r"\d")
 
 
 def mask_email(address: str) -> str:
@@ -50,8 +51,8 @@ def mask_text(text: str) -> str:
     """Mask every email address and phone number found in free text."""
     if not text:
         return text
-    masked = EMAIL_PATTERN.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    if any(ch.isdigit() for ch in masked):
+    masked = EMAIL_PATTERN.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text) if "@" in text else text
+    if _DIGIT.search(masked) is not None:  # every phone number has a digit (\d)
         masked = PHONE_PATTERN.sub(lambda m: mask_phone(m.group(0)), masked)
     return masked
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -38,6 +39,10 @@ from switchboard_common.language import LanguageDetector
 from switchboard_common.satisfaction import rating_in_text
 
 RATING_ONLY_EVIDENCE = "type:non_actionable:rating-only"
+DECISIONS_REMEMBERED = 2048
+"""Decisions kept for texts seen again (LRU): "谢谢", "在吗", "hi", templates, auto-replies."""
+REMEMBERED_TEXT_CHARS = 500
+"""Longer texts are decided afresh every time: they seldom come again word for word."""
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")
 
@@ -87,6 +92,7 @@ class RulesClassifier:
         self._rulebook = Rulebook(taxonomy)
         self._languages = LanguageDetector(self._rulebook.english_words)
         self._name = f"rules/{taxonomy.name}"
+        self._remembered = lru_cache(maxsize=DECISIONS_REMEMBERED)(self._decide_text)
 
     @property
     def name(self) -> str:
@@ -140,15 +146,17 @@ class RulesClassifier:
                 evidence=[RATING_ONLY_EVIDENCE, guess.evidence],
             )
 
-        found = tally(self._rulebook.scan(normalised))
-        features = TextFeatures(length=len(normalised), shouting=self._shouting(whole))
-        decision = self._decide(whole, normalised, found, features, guess.language)
+        if len(whole) <= REMEMBERED_TEXT_CHARS:
+            decision = self._remembered(whole, normalised, guess.language)
+        else:
+            decision = self._decide_text(whole, normalised, guess.language)
+        sentiment = decision.sentiment  # a Decision may be remembered: each classification has its own copy
         return Classification(
             language=guess.language,
             type=decision.type,
             topic=decision.topic,
             priority=decision.priority,
-            sentiment=decision.sentiment,
+            sentiment=Sentiment(score=sentiment.score, anger=sentiment.anger, stated_urgency=sentiment.stated_urgency),
             entities=entities,
             masked_subject=masked_subject,
             masked_text=masked_text,
@@ -156,6 +164,12 @@ class RulesClassifier:
             model=self.name,
             evidence=[guess.evidence, *decision.evidence],
         )
+
+    def _decide_text(self, whole: str, normalised: str, language: Language) -> Decision:
+        """The decision for a text (``normalised`` is ``normalise(whole)``) in ``language``: a pure function."""
+        found = tally(self._rulebook.scan(normalised))
+        features = TextFeatures(length=len(normalised), shouting=self._shouting(whole))
+        return self._decide(whole, normalised, found, features, language)
 
     def _decide(
         self, whole: str, normalised: str, found: Evidence, features: TextFeatures, language: Language

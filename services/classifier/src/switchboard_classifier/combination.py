@@ -38,6 +38,13 @@ _RULES_ONLY_GUESSES = frozenset(
 )
 DECISIVE_CONFIDENCE = 0.95
 """Confidence of a type the rules fixed by a decisive keyword, where the model had less."""
+_NON_ACTIONABLE = MessageType.NON_ACTIONABLE.value
+_COMPLAINT = MessageType.COMPLAINT.value
+_ACTIONABLE = tuple((t.value, t) for t in ACTIONABLE_TYPES)
+_TYPES = {t.value: t for t in MessageType}
+_TOPICS = {t.value: t for t in MessageTopic}
+_PRIORITIES = {p.value: p for p in Priority}
+_NO_SCORES: Mapping[str, float] = {}
 
 
 def combine(
@@ -51,13 +58,14 @@ def combine(
 ) -> Decision:
     """The decision for one message from the rules' evidence and decision and the model's prediction."""
     evidence: list[str] = []
-    type_tally = found[Dimension.TYPE]
+    type_tally = found.tallies.get(Dimension.TYPE)
+    type_scores_found = type_tally.scores if type_tally is not None else _NO_SCORES
     at_risk = found.total(Dimension.URGENT) > 0
 
     not_request = _not_request_probability(found, prediction, features, scoring, settings)
     evidence.append(f"model:request:not_request={not_request:.2f}")
 
-    decisive_type = _decisive_type(type_tally.decisive, at_risk)
+    decisive_type = _decisive_type(type_tally.decisive, at_risk) if type_tally is not None else None
     if decisive_type is MessageType.NON_ACTIONABLE or (
         decisive_type is None and not at_risk and not_request >= settings.not_request_threshold
     ):
@@ -76,22 +84,27 @@ def combine(
             evidence=[*evidence, *_keyword_evidence(rules)],
         )
 
-    type_scores = {t.value: type_tally.scores.get(t.value, 0.0) for t in ACTIONABLE_TYPES}
+    type_scores = {value: type_scores_found.get(value, 0.0) for value, _ in _ACTIONABLE}
     types = _blend(prediction["type"], type_scores, settings.rules_weight_type, scoring)
     message_type: MessageType
     if decisive_type is not None:
         message_type = decisive_type
-        type_probability = max(types[decisive_type.value], DECISIVE_CONFIDENCE)
-        evidence.append(f"type:{decisive_type.value}:decisive")
+        type_value = decisive_type.value
+        type_probability = max(types[type_value], DECISIVE_CONFIDENCE)
+        evidence.append(f"type:{type_value}:decisive")
     else:
-        label = max(types, key=types.__getitem__)
-        message_type, type_probability = MessageType(label), types[label]
-    evidence.append(f"model:type:{message_type.value}={prediction['type'][message_type.value]:.2f}")
+        type_value = max(types, key=types.__getitem__)
+        message_type, type_probability = _TYPES.get(type_value) or MessageType(type_value), types[type_value]
+        type_value = message_type.value
+    evidence.append(f"model:type:{type_value}={prediction['type'][type_value]:.2f}")
 
-    topics = _blend(prediction["topic"], found[Dimension.TOPIC].scores, settings.rules_weight_topic, scoring)
+    topic_tally = found.tallies.get(Dimension.TOPIC)
+    topic_scores = topic_tally.scores if topic_tally is not None else _NO_SCORES
+    topics = _blend(prediction["topic"], topic_scores, settings.rules_weight_topic, scoring)
     topic_label = max(topics, key=topics.__getitem__)
-    topic, topic_probability = MessageTopic(topic_label), topics[topic_label]
-    evidence.append(f"model:topic:{topic.value}={prediction['topic'][topic.value]:.2f}")
+    topic, topic_probability = _TOPICS.get(topic_label) or MessageTopic(topic_label), topics[topic_label]
+    topic_value = topic.value
+    evidence.append(f"model:topic:{topic_value}={prediction['topic'][topic_value]:.2f}")
 
     angry_by_model = prediction["anger"]["angry"]
     anger = rules.sentiment.anger or angry_by_model >= settings.anger_threshold
@@ -107,9 +120,9 @@ def combine(
     model_priority, model_priority_probability = prediction["priority"].best()
     if (
         model_priority_probability >= settings.priority_threshold
-        and _LEVELS[Priority(model_priority)] > _LEVELS[priority]
+        and _LEVELS[_PRIORITIES.get(model_priority) or Priority(model_priority)] > _LEVELS[priority]
     ):
-        priority = Priority(model_priority)
+        priority = _PRIORITIES.get(model_priority) or Priority(model_priority)
         evidence.append(f"priority:model:{model_priority}={model_priority_probability:.2f}")
 
     routed_by_type = topic in settings.topics_routed_by_type
@@ -147,12 +160,14 @@ def _keyword_evidence(rules: Decision) -> list[str]:
 
 def _decisive_type(decisive_labels: set[str], at_risk: bool) -> MessageType | None:
     """The type a decisive keyword fixes: a complaint before anything else; automated mail unless at risk."""
-    if MessageType.COMPLAINT.value in decisive_labels:
+    if not decisive_labels:
+        return None
+    if _COMPLAINT in decisive_labels:
         return MessageType.COMPLAINT
-    if MessageType.NON_ACTIONABLE.value in decisive_labels and not at_risk:
+    if _NON_ACTIONABLE in decisive_labels and not at_risk:
         return MessageType.NON_ACTIONABLE
-    for message_type in ACTIONABLE_TYPES:
-        if message_type.value in decisive_labels:
+    for value, message_type in _ACTIONABLE:
+        if value in decisive_labels:
             return message_type
     return None
 
@@ -161,13 +176,14 @@ def _not_request_probability(
     found: Evidence, prediction: Prediction, features: TextFeatures, scoring: Scoring, settings: Combination
 ) -> float:
     """The model's probability that the message is no customer request, with the rules' view added."""
-    type_scores = found[Dimension.TYPE].scores
-    against = type_scores.get(MessageType.NON_ACTIONABLE.value, 0.0)
+    type_tally = found.tallies.get(Dimension.TYPE)
+    type_scores = type_tally.scores if type_tally is not None else _NO_SCORES
+    against = type_scores.get(_NON_ACTIONABLE, 0.0)
     topic_total = found.total(Dimension.TOPIC)
     if features.length <= scoring.no_request_max_chars and topic_total == 0:
         against += found.total(Dimension.NO_REQUEST)  # pleasantries alone, in a short message
     for_request = (  # a request names a type or topic; someone at risk, in a hurry or angry has a problem
-        sum(score for label, score in type_scores.items() if label != MessageType.NON_ACTIONABLE.value)
+        sum(score for label, score in type_scores.items() if label != _NON_ACTIONABLE)
         + topic_total
         + found.total(Dimension.URGENT)
         + found.total(Dimension.STATED_URGENCY)
@@ -187,14 +203,17 @@ def _blend(
 ) -> dict[str, float]:
     """Model probabilities plus ``weight`` times the rules' evidence shares (scaled by the amount of evidence)."""
     probabilities = model.as_dict()
+    if not rule_scores:
+        return probabilities
     total = sum(score for label, score in rule_scores.items() if label in probabilities)
     if total <= 0 or weight <= 0:
         return probabilities
     strength = 1.0 - math.exp(-total / scoring.evidence_scale)
     norm = 1.0 + weight * strength
+    share = weight * strength
     for label, score in rule_scores.items():
         if label in probabilities:
-            probabilities[label] += weight * strength * score / total
+            probabilities[label] += share * score / total
     return {label: p / norm for label, p in probabilities.items()}
 
 

@@ -142,6 +142,8 @@ def extract_entities(text: str, *, yuan_currency: str = "CNY") -> FoundEntities:
 
 def merge(*found: FoundEntities) -> Entities:
     """The event's entities: values as found, each once, in order of appearance."""
+    if not any(f.order_numbers or f.tracking_numbers or f.amounts or f.phone_numbers or f.emails for f in found):
+        return Entities(order_numbers=[], tracking_numbers=[], amounts=[], phone_numbers=[], emails=[])
     return Entities(
         order_numbers=_unique(s.value for f in found for s in f.order_numbers),
         tracking_numbers=_unique(s.value for f in found for s in f.tracking_numbers),

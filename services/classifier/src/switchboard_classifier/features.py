@@ -107,33 +107,38 @@ class Featuriser:
 
         ``shouting`` is :meth:`is_shouting` of the text as written (capitals are gone once lower-cased).
         """
+        return list(self.feature_set_of_normalised(normalised, shouting=shouting))
+
+    def feature_set_of_normalised(self, normalised: str, *, shouting: bool) -> set[str]:
+        """:meth:`features_of_normalised` as the set it is made of (what the model sums over)."""
         spec = self.spec
         prepared = self._fold(normalised)
-        found: list[str] = [_length_feature(len(prepared), spec.lengths)]
+        found = {_length_feature(len(prepared), spec.lengths)}
         if shouting:
-            found.append("shape:shouting")
+            found.add("shape:shouting")
         words: list[str] = []
         word_grams = self._word_grams
+        add, update = found.add, found.update
         for match in _TOKENS.finditer(prepared):
             kind = match.lastgroup
             token = match.group()
-            if kind == "han":
-                size = len(token)
-                for n in spec.han:
-                    found.extend([token[i : i + n] for i in range(size - n + 1)])
-            elif kind == "word":
+            if kind == "word":
                 words.append(token)
                 grams = word_grams.get(token)
                 if grams is None:
                     grams = self._grams_of_word(token)
-                found.extend(grams)
+                update(grams)
+            elif kind == "han":
+                size = len(token)
+                for n in spec.han:
+                    update(token if n == 1 else [token[i : i + n] for i in range(size - n + 1)])
             elif kind == "bang":
-                found.append("shape:!!")
+                add("shape:!!")
             else:
-                found.append("shape:" + token)
+                add("shape:" + token)
         if len(words) > 1 and 2 in spec.words:
-            found.extend([f"b:{a} {b}" for a, b in pairwise(words)])
-        return list(set(found))
+            update([f"b:{a} {b}" for a, b in pairwise(words)])
+        return found
 
     def _grams_of_word(self, word: str) -> tuple[str, ...]:
         """A word's own features (the word, its character n-grams), remembered for the next message."""

@@ -18,6 +18,8 @@ def mask_contacts(text: str, found: FoundEntities) -> str:
     """``text`` with phone numbers and email addresses masked, order and tracking numbers kept."""
     if not text:
         return text
+    if not (found.order_numbers or found.tracking_numbers or found.phone_numbers or found.emails):
+        return mask_text(text)
     protected = sorted(found.protected(), key=lambda s: s.start)
     replacements: list[tuple[Span, str]] = [
         (span, chr(_PLACEHOLDER_BASE + index)) for index, span in enumerate(protected)

@@ -18,10 +18,12 @@ import hashlib
 import io
 import json
 import math
+import struct
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,10 @@ FORMAT = "switchboard-ngram-linear/1"
 PACKAGED_MODEL = "ngram-linear.npz"
 HEADS = ("type", "request", "topic", "priority", "anger")
 """The heads a model file must have, in column order."""
+_OFFSET = 128
+"""Added to every int8 weight when rows are packed (see :func:`_packed_rows`), so that each field is 0..255."""
+_PACKED_LIMIT = 1 << 24
+"""Features of one message below which packed 32-bit fields cannot overflow (255 per feature)."""
 
 
 class ModelError(ValueError):
@@ -126,6 +132,14 @@ class LinearModel:
         self._bias = np.asarray(arrays.bias, dtype=np.float64)
         self._rows = {feature: row for row, feature in enumerate(arrays.vocabulary)}
         self.featuriser = Featuriser(FeatureSpec.from_dict(metadata["features"]))
+        # The serving form of the same numbers (see _predict): each row packed into one integer, the
+        # per-column scale and bias as floats, each head's slice of the columns.
+        self._packed = _packed_rows(self._weights, arrays.vocabulary)
+        self._packed_width = 4 * (columns + 1)
+        self._unpack = struct.Struct(f"<{columns + 1}I").unpack
+        self._column_terms = tuple(zip(self._scales.tolist(), self._bias.tolist(), strict=True))
+        self._bias_list: list[float] = self._bias.tolist()
+        self._head_slices = tuple((name, head.labels, head.start, head.stop) for name, head in heads.items())
 
     @property
     def label(self) -> str:
@@ -143,9 +157,35 @@ class LinearModel:
 
     def predict_normalised(self, normalised: str, *, shouting: bool) -> Prediction:
         """The same for text the rules already normalised (see ``Featuriser.features_of_normalised``)."""
-        return self._predict(self.featuriser.features_of_normalised(normalised, shouting=shouting))
+        return self._predict(self.featuriser.feature_set_of_normalised(normalised, shouting=shouting))
 
-    def _predict(self, features: list[str]) -> Prediction:
+    def _predict(self, features: Collection[str]) -> Prediction:
+        """The prediction for distinct ``features``: integer sums of packed rows, then the same float steps.
+
+        Equal, bit for bit, to :meth:`_predict_arrays` (the weight matrix summed with numpy): the column
+        sums are exact integers either way, and each score is computed from them by the same float
+        operations in the same order; the exponentials are numpy's, as there.
+        """
+        count = len(features)
+        if count >= _PACKED_LIMIT:
+            return self._predict_arrays(features)
+        packed = sum(map(self._packed.get, features, repeat(0)))
+        if packed:
+            fields = self._unpack(packed.to_bytes(self._packed_width, "little"))
+            known = fields[-1]
+            offset = _OFFSET * known
+            inverse = 1.0 / math.sqrt(count)
+            scores = [
+                (field - offset) * scale * inverse + bias
+                for field, (scale, bias) in zip(fields, self._column_terms, strict=False)
+            ]
+        else:
+            known = 0
+            scores = self._bias_list
+        return self._softmax(scores, known, count)
+
+    def _predict_arrays(self, features: Collection[str]) -> Prediction:
+        """:meth:`_predict` with the weight matrix: what it means, and its path for messages too big to pack."""
         rows = self._rows
         known = [row for row in map(rows.get, features) if row is not None]
         if known:
@@ -153,14 +193,37 @@ class LinearModel:
             scores = summed * self._scales * (1.0 / math.sqrt(len(features))) + self._bias
         else:
             scores = self._bias
+        return self._softmax(scores.tolist(), len(known), len(features))
+
+    def _softmax(self, scores: list[float], known: int, count: int) -> Prediction:
+        array = np.array(scores, dtype=np.float64)
+        if max(scores) > 500.0 or min(scores) < -500.0:
+            array = np.clip(array, -500.0, 500.0)
         # One exp for every head: scores are sums of bounded weights, far from overflowing a float64.
-        exps: list[float] = np.exp(np.clip(scores, -500.0, 500.0)).tolist()
+        exps: list[float] = np.exp(array).tolist()
         heads = {}
-        for name, head in self.heads.items():
-            part = exps[head.start : head.stop]
+        for name, labels, start, stop in self._head_slices:
+            part = exps[start:stop]
             total = sum(part)
-            heads[name] = HeadPrediction(head.labels, tuple(e / total for e in part))
-        return Prediction(heads=heads, known_features=len(known), features=len(features))
+            heads[name] = HeadPrediction(labels, tuple([e / total for e in part]))
+        return Prediction(heads=heads, known_features=known, features=count)
+
+
+def _packed_rows(weights: npt.NDArray[np.int8], vocabulary: Sequence[str]) -> dict[str, int]:
+    """Each feature's row as one integer: a 32-bit field per column (weight + 128), then a field holding 1.
+
+    Summing the integers of a message's features sums every column at once (fields do not carry into
+    each other below ``_PACKED_LIMIT`` features), and the last field counts the rows summed.
+    """
+    rows, columns = weights.shape
+    table = np.ones((rows, columns + 1), dtype="<u4")
+    table[:, :columns] = weights.astype(np.int32) + _OFFSET
+    raw = table.tobytes()
+    width = 4 * (columns + 1)
+    from_bytes = int.from_bytes
+    return {
+        feature: from_bytes(raw[row * width : (row + 1) * width], "little") for row, feature in enumerate(vocabulary)
+    }
 
 
 def load_model(path: Path | None = None) -> LinearModel:

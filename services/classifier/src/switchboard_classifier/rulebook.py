@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
@@ -22,6 +22,8 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": 
 
 def normalise(text: str) -> str:
     """The form every rule is matched against: NFKC, lower case, straight quotes, single spaces."""
+    if text.isascii():  # already NFKC, and no curly quotes
+        return _SPACES.sub(" ", text.lower()).strip()
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()).strip()
 
 
@@ -48,6 +50,14 @@ class Signal:
     group: str
     weight: float
     decisive: bool = False
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Signals are hashed for every hit of every message (scoring.tally): the hash of the fields, once.
+        object.__setattr__(self, "_hash", hash((self.dimension, self.label, self.group, self.weight, self.decisive)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,18 @@ class Hit:
 
     signal: Signal
     cue: str
+    evidence: str = field(init=False, repr=False, compare=False)
+    """What the hit says in a classification's evidence: ``dimension[:label]:group:cue``."""
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        signal = self.signal
+        label = f":{signal.label}" if signal.label else ""
+        object.__setattr__(self, "evidence", f"{signal.dimension.value}{label}:{signal.group}:{self.cue}")
+        object.__setattr__(self, "_hash", hash((signal, self.cue)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +132,9 @@ class Rulebook:
             for pattern in group.patterns:
                 patterns.append(f"(?P<p{len(self._pattern_signals)}>{pattern})")
                 self._pattern_signals.append(signal)
+        self._pattern_hits = [Hit(signal, f"pattern:{signal.group}") for signal in self._pattern_signals]
         try:
-            self._keywords = re.compile(_trie_pattern(self._entries)) if self._entries else None
+            self._compile_keywords()
             self._patterns = re.compile("|".join(patterns)) if patterns else None
         except re.error as exc:  # each pattern compiled alone; together they still may not
             raise TaxonomyError(f"the taxonomy's patterns do not compile together: {exc}") from exc
@@ -119,31 +142,71 @@ class Rulebook:
             word for core in self._entries for word in re.findall(r"[a-z]+", core) if len(word) > 1
         )
 
-    def scan(self, normalised: str) -> list[Hit]:
-        """Every signal found in ``normalised`` text (see :func:`normalise`)."""
-        return list(self._scan(normalised))
+    def _compile_keywords(self) -> None:
+        """The keyword scan's regular expressions and, for each keyword, the hits it gives.
 
-    def _scan(self, text: str) -> Iterator[Hit]:
-        if self._keywords is not None:
-            search = self._keywords.search
+        A keyword that starts with a word character only counts at the start of a word, so those
+        keywords make one trie behind a lookbehind: one search finds the next such keyword and the
+        longest one there. The others (Chinese above all) start anywhere; one trie of them all makes
+        the regular expression engine try each of hundreds of first characters in turn at every
+        position, so the search only finds where one may start (its first character), and a trie per
+        first character finds the longest one there.
+        """
+        word_cores = [core for core in self._entries if _is_word_char(core[0])]
+        other_cores: dict[str, list[str]] = {}
+        for core in self._entries:
+            if not _is_word_char(core[0]):
+                other_cores.setdefault(core[0], []).append(core)
+        starts = []
+        if word_cores:
+            starts.append(f"(?<![A-Za-z0-9])(?:{_trie_pattern(word_cores)})")
+        if other_cores:
+            starts.append("[" + "".join(re.escape(ch) for ch in sorted(other_cores)) + "]")
+        self._keyword_starts = re.compile("|".join(starts)) if starts else None
+        self._keywords_at = {ch: re.compile(_trie_pattern(cores)).match for ch, cores in other_cores.items()}
+        # What a keyword found gives: every signal where it ends a word, stems alone where the word goes on.
+        self._hits: dict[str, tuple[Hit, ...]] = {}
+        self._stem_hits: dict[str, tuple[Hit, ...]] = {}
+        for core, entries in self._entries.items():
+            hits = [(entry.stem, Hit(entry.signal, core + ("*" if entry.stem else ""))) for entry in entries]
+            self._hits[core] = tuple(hit for _, hit in hits)
+            self._stem_hits[core] = tuple(hit for stem, hit in hits if stem)
+
+    def scan(self, normalised: str) -> list[Hit]:
+        """Every signal found in ``normalised`` text (see :func:`normalise`).
+
+        Keywords are found left to right, the longest at each place, a keyword that starts with a
+        word character only where a word starts; the scan goes on after the keyword found. A keyword
+        that ends with a word character where the word goes on counts only as a stem (``refund*``).
+        Then every pattern rule that matches.
+        """
+        text = normalised
+        found: list[Hit] = []
+        if self._keyword_starts is not None:
+            search = self._keyword_starts.search
+            keywords_at = self._keywords_at
             end = len(text)
             position = 0
             while (match := search(text, position)) is not None:
-                core = match.group()
                 start, stop = match.span()
-                if _is_word_char(core[0]) and start > 0 and _is_word_char(text[start - 1]):
-                    position = start + 1  # inside a word ("line pay" in "online payment"): look again further on
-                    continue
+                core = match.group()
+                if not _is_word_char(core[0]):  # where a keyword of the other kind may start
+                    longest = keywords_at[core](text, start)
+                    if longest is None:
+                        position = start + 1
+                        continue
+                    core, stop = longest.group(), longest.end()
                 position = stop
-                open_right = _is_word_char(core[-1]) and stop < end and _is_word_char(text[stop])
-                for entry in self._entries[core]:
-                    if entry.stem or not open_right:
-                        yield Hit(entry.signal, core + ("*" if entry.stem else ""))
+                if _is_word_char(core[-1]) and stop < end and _is_word_char(text[stop]):
+                    found.extend(self._stem_hits[core])
+                else:
+                    found.extend(self._hits[core])
         if self._patterns is not None:
             for match in self._patterns.finditer(text):
                 index = int(match.lastgroup[1:]) if match.lastgroup else -1
                 if index >= 0:
-                    yield Hit(self._pattern_signals[index], f"pattern:{self._pattern_signals[index].group}")
+                    found.append(self._pattern_hits[index])
+        return found
 
 
 def _groups(taxonomy: Taxonomy) -> Iterator[tuple[Dimension, str, RuleGroup]]:

@@ -22,6 +22,11 @@ from switchboard_classifier.taxonomy import Scoring
 from switchboard_common.events.models import Language, MessageTopic, MessageType, Priority, Sentiment
 
 _PRIORITY_LEVELS = (Priority.LOW, Priority.NORMAL, Priority.URGENT)
+_EVIDENCE_ORDER = tuple(d for d in Dimension if d is not Dimension.NO_REQUEST)
+"""The dimensions whose evidence a decision lists, in this order."""
+_MESSAGE_TYPES = {t.value: t for t in MessageType}
+_MESSAGE_TOPICS = {t.value: t for t in MessageTopic}
+_NO_LABEL: tuple[str | None, float, float] = (None, 0.0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,29 +93,31 @@ class Evidence:
 def tally(hits: Sequence[Hit]) -> Evidence:
     """Add up the signals found in one message, per dimension and label."""
     evidence = Evidence()
-    seen: set[tuple[object, str]] = set()
+    tallies = evidence.tallies
+    seen: set[Hit] = set()  # hits are equal when signal and cue are
     for hit in hits:
-        key = (hit.signal, hit.cue)
-        if key in seen:
+        if hit in seen:
             continue
-        seen.add(key)
-        found = evidence.tallies.get(hit.signal.dimension)
+        seen.add(hit)
+        signal = hit.signal
+        found = tallies.get(signal.dimension)
         if found is None:
-            found = evidence.tallies[hit.signal.dimension] = Tally()
-        found.scores[hit.signal.label] += hit.signal.weight
-        if hit.signal.decisive:
-            found.decisive.add(hit.signal.label)
-        label = f":{hit.signal.label}" if hit.signal.label else ""
-        found.evidence.append(f"{hit.signal.dimension.value}{label}:{hit.signal.group}:{hit.cue}")
+            found = tallies[signal.dimension] = Tally()
+        found.scores[signal.label] += signal.weight
+        if signal.decisive:
+            found.decisive.add(signal.label)
+        found.evidence.append(hit.evidence)
     return evidence
 
 
 def decide(found: Evidence, features: TextFeatures, scoring: Scoring, language: Language) -> Decision:
     """The rules' decision from the evidence found in one message."""
     total = found.total
+    tallies = found.tallies
     evidence: list[str] = []
-    type_label, type_score, type_runner_up = found[Dimension.TYPE].best()
-    topic_label, topic_score, topic_runner_up = found[Dimension.TOPIC].best()
+    type_tally, topic_tally = tallies.get(Dimension.TYPE), tallies.get(Dimension.TOPIC)
+    type_label, type_score, type_runner_up = type_tally.best() if type_tally is not None else _NO_LABEL
+    topic_label, topic_score, topic_runner_up = topic_tally.best() if topic_tally is not None else _NO_LABEL
     urgent_score = total(Dimension.URGENT)
     no_request = total(Dimension.NO_REQUEST)
 
@@ -119,7 +126,7 @@ def decide(found: Evidence, features: TextFeatures, scoring: Scoring, language: 
     anger = anger_score >= scoring.anger_threshold
 
     if type_label is not None:
-        message_type = MessageType(type_label)
+        message_type = _MESSAGE_TYPES.get(type_label) or MessageType(type_label)
     elif (
         topic_label is None and urgent_score == 0 and no_request > 0 and features.length <= scoring.no_request_max_chars
     ):
@@ -133,7 +140,9 @@ def decide(found: Evidence, features: TextFeatures, scoring: Scoring, language: 
     else:
         message_type = MessageType.INQUIRY
         evidence.append("type:inquiry:assumed")
-    topic = MessageTopic(topic_label) if topic_label is not None else MessageTopic.OTHER
+    topic = MessageTopic.OTHER
+    if topic_label is not None:
+        topic = _MESSAGE_TOPICS.get(topic_label) or MessageTopic(topic_label)
 
     stated_urgency = total(Dimension.STATED_URGENCY) > total(Dimension.NO_RUSH)
     if features.shouting:
@@ -156,9 +165,10 @@ def decide(found: Evidence, features: TextFeatures, scoring: Scoring, language: 
     if language is Language.UND:
         confidence *= scoring.undetermined_language_factor
 
-    for dimension in Dimension:
-        if dimension is not Dimension.NO_REQUEST and dimension in found.tallies:
-            evidence.extend(found.tallies[dimension].evidence)
+    for dimension in _EVIDENCE_ORDER:
+        listed = tallies.get(dimension)
+        if listed is not None:
+            evidence.extend(listed.evidence)
     return Decision(
         type=message_type,
         topic=topic,
