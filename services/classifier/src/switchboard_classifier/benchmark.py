@@ -68,18 +68,27 @@ def hot_path_rate(classifier: Classifier, texts: Sequence[str], seconds: float) 
     return count / (time.process_time() - started), count
 
 
-def _texts(corpus: Path | None) -> list[str]:
+def _texts(corpus: Path | None, at_least: int = 8192) -> list[str]:
+    """The mix (and the corpus), each text made unique by a number, cycled to ``at_least`` texts.
+
+    The classifier remembers its decisions for the most recent texts; with every text new it never
+    answers from that memory, so the figures are those of messages it has not seen before.
+    """
     texts = list(MIX)
     if corpus is not None:
         with corpus.open(encoding="utf-8", newline="") as handle:
             texts += [row["instruction"] for row in csv.DictReader(handle)]
-    return texts
+    count = max(at_least, len(texts))
+    return [f"{texts[n % len(texts)]} [{n}]" for n in range(count)]
 
 
 def run_hot_path(args: argparse.Namespace, settings: ClassifierSettings) -> None:
     texts = _texts(args.corpus)
     average = sum(len(t) for t in texts) / len(texts)
-    print(f"hot path: Classifier.classify, one message at a time; {len(texts)} distinct texts, {average:.0f} chars avg")
+    print(
+        f"hot path: Classifier.classify, one message at a time; {len(texts)} distinct texts (none repeated "
+        f"within the classifier's memory), {average:.0f} chars avg"
+    )
     for label, use_model in (("rules alone", False), ("rules + model (the service)", True)):
         classifier = load_classifier(settings.taxonomy_path, settings.model_path, use_model=use_model)
         rate, count = hot_path_rate(classifier, texts, args.seconds)
@@ -118,7 +127,7 @@ async def run_end_to_end(args: argparse.Namespace, settings: ClassifierSettings)
         )
         names = await create_plan_topics(kafka, pipeline_partitions=args.partitions)
         source, output = names(INTAKE_MESSAGES), names(INTAKE_CLASSIFIED)
-        texts = _texts(args.corpus)
+        texts = _texts(args.corpus, at_least=args.messages)
         now = datetime.now(UTC)
         records = []
         for number in range(args.messages):

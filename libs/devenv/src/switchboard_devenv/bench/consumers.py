@@ -46,7 +46,7 @@ from switchboard_common.producer import EventProducer
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.bench.harness import BenchGateway, cpu_seconds
-from switchboard_devenv.bench.pipeline import TEXTS
+from switchboard_devenv.bench.pipeline import bench_text
 from switchboard_devenv.kafka_broker import free_port
 from switchboard_devenv.processes import ServiceProcess
 from switchboard_devenv.services import SERVICES
@@ -54,7 +54,7 @@ from switchboard_devenv.services import SERVICES
 
 def intake_message(i: int) -> IntakeMessage:
     conversation = f"wc_bench_{i}"
-    text = TEXTS[i % len(TEXTS)]
+    text = bench_text(i)
     return IntakeMessage(
         event_id=event_id("bench", conversation, str(i)),
         channel=Channel.WEBCHAT,

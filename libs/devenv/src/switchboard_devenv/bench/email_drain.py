@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from switchboard_devenv.bench.harness import BenchGateway, cpu_seconds, rss_mib
-from switchboard_devenv.bench.pipeline import TEXTS
+from switchboard_devenv.bench.pipeline import bench_text
 from switchboard_devenv.dovecot import DovecotServer
 from switchboard_devenv.kafka_broker import free_port
 from switchboard_devenv.processes import ServiceProcess
@@ -32,13 +32,13 @@ def customer_mail(i: int) -> bytes:
     message["Subject"] = f"Question {i}"
     message["Message-ID"] = make_msgid(idstring=f"bench{i}", domain="example.com")
     message["Date"] = format_datetime(datetime.now(UTC))
-    body = TEXTS[i % len(TEXTS)] + f"\n\nThanks,\nCustomer {i}\n"
+    body = bench_text(i) + f"\n\nThanks,\nCustomer {i}\n"
     if i % 3 == 0:
         message.set_content(body, charset="gb18030" if i % 2 == 0 else "utf-8")
     else:
         message.set_content(body)
         message.add_alternative(
-            f"<html><body><p>{TEXTS[i % len(TEXTS)]}</p><p>Thanks,<br>Customer {i}</p></body></html>", subtype="html"
+            f"<html><body><p>{bench_text(i)}</p><p>Thanks,<br>Customer {i}</p></body></html>", subtype="html"
         )
     return message.as_bytes()
 

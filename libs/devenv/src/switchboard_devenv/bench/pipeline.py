@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,12 @@ TEXTS = [
     "建议你们增加夜间配送服务",
     "Where is my parcel? It was supposed to arrive yesterday",
 ]
+
+
+def bench_text(index: int) -> str:
+    """Message ``index`` of a benchmark: a sample text made unique, as customers' messages are (the
+    classifier remembers its decisions for recent texts, which a few texts repeated would flatter)."""
+    return f"{TEXTS[index % len(TEXTS)]} [{index}]"
 
 
 @dataclass
@@ -137,7 +144,7 @@ async def _http_load(gateway: BenchGateway, result: PipelineResult, rate: float,
 
     async def send(index: int, scheduled: float) -> None:
         session = new_session(secret, int(scheduled))
-        body = {"type": "message", "id": f"b{index}", "text": TEXTS[index % len(TEXTS)]}
+        body = {"type": "message", "id": f"b{index}", "text": bench_text(index)}
         try:
             response = await client.request(
                 "POST", "/v1/webchat/messages", json=body, headers={"Authorization": f"Bearer {session.token}"}
@@ -166,7 +173,10 @@ async def _http_load(gateway: BenchGateway, result: PipelineResult, rate: float,
     await client.close()
 
 
-async def _ws_load(gateway: BenchGateway, result: PipelineResult, rate: float, duration: float, sockets: int) -> None:
+async def _ws_load(
+    gateway: BenchGateway, result: PipelineResult, rate: float, duration: float, sockets: int
+) -> Callable[[], Awaitable[None]]:
+    """Send the load; returns what closes the sockets, for after the drain (acknowledgements come through them)."""
     url = gateway.services["intake-chat"].url.replace("http://", "ws://") + "/v1/webchat/ws"
     connections: list[Any] = []
     readers: list[asyncio.Task[None]] = []
@@ -203,17 +213,19 @@ async def _ws_load(gateway: BenchGateway, result: PipelineResult, rate: float, d
         client_id = f"b{index}"
         pending[client_id] = scheduled
         try:
-            await ws.send(
-                orjson.dumps({"type": "message", "id": client_id, "text": TEXTS[index % len(TEXTS)]}).decode()
-            )
+            await ws.send(orjson.dumps({"type": "message", "id": client_id, "text": bench_text(index)}).decode())
         except websockets.ConnectionClosed:
             result.error("socket_closed")
     await _settle(lambda: not pending, 30)
     result.open_sockets = len(connections)  # type: ignore[attr-defined]
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(asyncio.gather(*(ws.close() for ws in connections)), 30)
-    for reader in readers:
-        reader.cancel()
+
+    async def close() -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*(ws.close() for ws in connections)), 30)
+        for reader in readers:
+            reader.cancel()
+
+    return close
 
 
 async def _settle(condition: Any, timeout: float) -> None:
@@ -234,13 +246,16 @@ async def run(
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     sampler.start()
     started = time.monotonic()
+    close_sockets = None
     if transport == "http":
         await _http_load(gateway, result, rate, duration)
     else:
-        await _ws_load(gateway, result, rate, duration, sockets)
+        close_sockets = await _ws_load(gateway, result, rate, duration, sockets)
     sent_for = time.monotonic() - started
     await _settle(lambda: len(result.routed_ids) >= result.accepted and len(result.acked_ids) >= result.accepted, drain)
     elapsed = time.monotonic() - started
+    if close_sockets is not None:  # only now: the last acknowledgements arrive through them
+        await close_sockets()
     peak = await sampler.stop()
     cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()}
     await tail.stop()
