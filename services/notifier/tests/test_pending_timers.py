@@ -231,3 +231,34 @@ async def test_the_recipient_limit_holds_for_each_of_many_recipients_across_part
     assert len(outcomes) == 200
     assert all(o == [AckOutcome.SENT] * 3 + [AckOutcome.SUPPRESSED] * 2 for o in outcomes.values())
     assert len(sender.sent) == 600
+
+
+def _brute_floor(state: PartitionState, *, routed: bool) -> int | None:
+    offsets = [p.routed_offset if routed else p.intake_offset for p in state.pending.values()]
+    present = [o for o in offsets if o is not None]
+    return min(present) if present else None
+
+
+def test_the_commit_floor_is_always_the_lowest_offset_a_pending_entry_holds():
+    rng = random.Random(7)
+    state = PartitionState()
+    entries = {n: entry(n, fallback_in=60) for n in range(400)}
+    for step in range(6000):
+        n = rng.randrange(400)
+        e, action = entries[n], rng.random()
+        if action < 0.3 and not state.is_pending(e):
+            e.intake_offset = rng.choice([None, rng.randrange(10_000)])  # offsets given with the entry
+            e.routed_offset = None
+            state.add_pending(e)
+        elif action < 0.6 and state.is_pending(e):
+            routed = rng.random() < 0.5
+            state.hold_offset(e, rng.randrange(10_000), routed=routed)  # a redelivery may move it either way
+        elif action < 0.8:
+            state.drop_pending(e.message.event_id)
+        elif action < 0.9 and state.is_pending(e):
+            entries[n] = entry(n, fallback_in=60)  # the same message held again by a new entry
+            state.drop_pending(e.message.event_id)
+            state.add_pending(entries[n])
+        for routed in (False, True):
+            assert state.floor(routed=routed) == _brute_floor(state, routed=routed), step
+    assert len(state.held[0]) <= 4 * len(state.pending) + 1024 + 1  # holds stay bounded

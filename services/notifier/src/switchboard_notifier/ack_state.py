@@ -60,8 +60,10 @@ class PendingAck:
     case_reference: str
     fallback_at: datetime
     intake_offset: int | None = None
+    """Where its message sits in intake.messages.v1 (set through :meth:`PartitionState.hold_offset`)."""
     routed: RoutedMessage | None = None
     routed_offset: int | None = None
+    """Where its routed event sits in intake.routed.v1 (set through :meth:`PartitionState.hold_offset`)."""
     retry: Retrying = field(default_factory=Retrying)
     breach_recorded: bool = False
     answer: Answer | None = None
@@ -126,6 +128,9 @@ class PartitionState:
     an entry counts only while it is pending and queued under its ``timer_at``."""
     sla_timers: list[tuple[datetime, int, PendingAck]] = field(default_factory=list, repr=False)
     """Pending entries by first-response SLA deadline (a heap), for the breach metric."""
+    held: tuple[list[tuple[int, str]], list[tuple[int, str]]] = field(default_factory=lambda: ([], []), repr=False)
+    """The offsets pending entries hold back from the commit, intake's and routed's (heaps of offset and
+    event id). One counts only while its entry is pending and still holds that offset."""
     _added: int = field(default=0, init=False, repr=False)
     _queued: int = field(default=0, init=False, repr=False)
 
@@ -136,6 +141,9 @@ class PartitionState:
         entry.added = self._added
         entry.timer_at = None
         self.pending[entry.message.event_id] = entry
+        for routed, offset in ((False, entry.intake_offset), (True, entry.routed_offset)):
+            if offset is not None:
+                self.hold_offset(entry, offset, routed=routed)
         self._queue(entry)
         if sla_deadline is not None:
             self._queued += 1
@@ -256,11 +264,38 @@ class PartitionState:
         times = self.recipient_sent_at.get(recipient_key)
         return len(times) - bisect.bisect_left(times, since) if times else 0
 
+    def hold_offset(self, entry: PendingAck, offset: int, *, routed: bool) -> None:
+        """``entry``'s record sits at ``offset`` of intake.routed.v1 (``routed``) or intake.messages.v1: the
+        commit stays below it while the entry is pending. The only way those offsets change on a pending entry."""
+        if routed:
+            entry.routed_offset = offset
+        else:
+            entry.intake_offset = offset
+        heap = self.held[routed]
+        heapq.heappush(heap, (offset, entry.message.event_id))
+        if len(heap) > 4 * len(self.pending) + _COMPACT_SLACK:
+            heap[:] = self._holds(routed=routed)
+            heapq.heapify(heap)
+
     def floor(self, *, routed: bool) -> int | None:
-        """Lowest offset still held in intake.messages.v1 (or intake.routed.v1) for pending work."""
-        offsets = [(p.routed_offset if routed else p.intake_offset) for p in self.pending.values()]
-        present = [o for o in offsets if o is not None]
-        return min(present) if present else None
+        """Lowest offset still held in intake.messages.v1 (or intake.routed.v1) for pending work.
+
+        The smallest hold whose entry is pending and still holds it; the ones passed on the way (handled
+        entries, offsets superseded) are dropped, so a commit costs no pass over everything pending.
+        """
+        heap = self.held[routed]
+        while heap:
+            offset, event_id = heap[0]
+            entry = self.pending.get(event_id)
+            if entry is not None and (entry.routed_offset if routed else entry.intake_offset) == offset:
+                return offset
+            heapq.heappop(heap)
+        return None
+
+    def _holds(self, *, routed: bool) -> list[tuple[int, str]]:
+        """Every live hold, from the pending entries themselves."""
+        holds = ((p.routed_offset if routed else p.intake_offset, p.message.event_id) for p in self.pending.values())
+        return [(offset, event_id) for offset, event_id in holds if offset is not None]
 
     def forget_before(self, horizon: datetime, survey_horizon: datetime | None = None) -> None:
         """Drop handled ids and conversation times older than the state window, and requests that can no

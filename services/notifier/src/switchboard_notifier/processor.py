@@ -206,8 +206,7 @@ class NotifierProcessor(Processor):
                 entry = state.pending.get(message.event_id)
                 if entry is not None:
                     state.schedule(entry)
-        self._update_pending_gauge()
-        return outputs
+        return outputs  # (the pending gauge follows in tick, once per batch)
 
     async def _on_ack_record(self, ack: AckRecord, state: PartitionState) -> list[OutgoingRecord]:
         """Surveys sent (by any replica) become answerable here; every other record was learned when written."""
@@ -238,13 +237,13 @@ class NotifierProcessor(Processor):
         entry = state.pending.get(message.event_id)
         if entry is not None:
             if entry.intake_offset is None or record.offset < entry.intake_offset:
-                entry.intake_offset = record.offset
+                state.hold_offset(entry, record.offset, routed=False)
             return []
         reference = case_reference(Position(record.partition, record.offset))
         answer = self._answer(message, state)
         if answer is not None:
             entry = self._answer_entry(message, answer, reference, state)
-            entry.intake_offset = record.offset
+            entry.intake_offset = record.offset  # held from here: add_pending takes it in
             self._hold(state, entry)
             return await self._deliver(state, entry, self._clock()) if entry.due(self._clock()) else []
         recipient = recipient_key(message)
@@ -286,7 +285,7 @@ class NotifierProcessor(Processor):
                 entry.fallback_at = self._clock()
         if entry is not None and entry.answer is not None:
             if entry.routed_offset is None:
-                entry.routed_offset = record.offset
+                state.hold_offset(entry, record.offset, routed=True)
             now = self._clock()
             return await self._deliver(state, entry, now) if entry.due(now) else []
         if routed.routing.department is None:
@@ -328,7 +327,7 @@ class NotifierProcessor(Processor):
         entry.routed = routed
         entry.case_reference = routed.routing.case_reference
         if entry.routed_offset is None:
-            entry.routed_offset = record.offset
+            state.hold_offset(entry, record.offset, routed=True)
         if entry.retry.next_attempt_at is not None:
             return []  # a delivery is backing off; tick retries it with the full acknowledgement
         return await self._deliver(state, entry, self._clock())
@@ -355,8 +354,7 @@ class NotifierProcessor(Processor):
             for state in self._states.values():
                 state.forget_before(horizon, now - self._settings.survey_window)
             self._last_prune = now
-        if due:
-            self._update_pending_gauge()
+        self._update_pending_gauge()
         outputs.extend(await self.updates.tick(now))
         return outputs
 

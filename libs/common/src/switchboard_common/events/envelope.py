@@ -7,7 +7,7 @@ trace across services.
 
 from __future__ import annotations
 
-import os
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,9 +96,14 @@ def new_traceparent(parent: str | None = None) -> str:
         parts = parent.split("-")
         if len(parts) == 4 and len(parts[1]) == 32:
             trace_id = parts[1]
+    # Trace and span ids need to be unique, not secret: the process's PRNG, no system call per event.
     if trace_id is None:
-        trace_id = os.urandom(16).hex()
-    return f"00-{trace_id}-{os.urandom(8).hex()}-01"
+        trace_id = f"{_random_nonzero(128):032x}"
+    return f"00-{trace_id}-{_random_nonzero(64):016x}-01"
+
+
+def _random_nonzero(bits: int) -> int:
+    return random.getrandbits(bits) or 1  # an all-zero id is invalid (W3C Trace Context)
 
 
 def trace_id_of(traceparent: str | None) -> str | None:
