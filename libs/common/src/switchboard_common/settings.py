@@ -120,6 +120,15 @@ class ConsumerSettings(BaseSettings):
     )
     max_batch: int = Field(default=500, ge=1)
     poll_timeout_ms: int = Field(default=200, ge=10)
+    fetch_min_bytes: int = Field(
+        default=16 * 1024,
+        ge=1,
+        description="The broker answers a fetch once this much is there (or after fetch_max_wait_ms): fewer, "
+        "larger batches, so fewer transactions for the broker to write under a steady trickle of messages.",
+    )
+    fetch_max_wait_ms: int = Field(
+        default=50, ge=0, description="The longest the broker holds a fetch for fetch_min_bytes: the latency it adds."
+    )
     max_unexpected_failures: int = Field(
         default=3, ge=1, description="Attempts for a message whose processing raises an unexpected error."
     )
