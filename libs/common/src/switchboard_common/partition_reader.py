@@ -8,6 +8,7 @@ knew (ids already handled, open cases) before it processes anything.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
@@ -95,12 +96,17 @@ async def read_partitions_since(
         await consumer.stop()
 
 
-async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    """The partitions of ``topic`` the cluster has (metadata fetched once more when the topic is unknown)."""
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, *, wait: float = 0.0) -> set[int]:
+    """The partitions of ``topic`` the cluster has (metadata fetched once more when the topic is unknown, and
+    again for up to ``wait`` seconds: a topic just created takes a moment to appear in the metadata)."""
     partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
+    deadline = time.monotonic() + wait
+    while not partitions:
         await consumer._client.force_metadata_update()
         partitions = consumer.partitions_for_topic(topic)
+        if partitions or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.2)
     return set(partitions or ())
 
 

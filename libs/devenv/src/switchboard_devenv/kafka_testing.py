@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from switchboard_common.events.envelope import ConsumedRecord, EventSpec, InvalidMessage, OutgoingRecord, decode_event
-from switchboard_common.partition_reader import to_consumed
+from switchboard_common.partition_reader import to_consumed, topic_partitions
 from switchboard_common.producer import EventProducer
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames, TopicPlan, ensure_topics, load_topic_plan, plan_topics
@@ -57,13 +56,8 @@ async def read_topic(
     await consumer.start()
     records: list[ConsumedRecord] = []
     try:
-        partitions = consumer.partitions_for_topic(topic)
         deadline = time.monotonic() + timeout
-        while not partitions and time.monotonic() < deadline:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                await asyncio.sleep(0.2)
+        partitions = await topic_partitions(consumer, topic, wait=timeout)
         if not partitions:
             raise AssertionError(f"topic {topic} does not exist")
         consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])

@@ -42,6 +42,7 @@ from switchboard_common.events.models import (
     Sentiment,
 )
 from switchboard_common.identity import derived_event_id, event_id
+from switchboard_common.partition_reader import topic_partitions
 from switchboard_common.producer import EventProducer
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
@@ -158,8 +159,10 @@ async def _timestamps(kafka: KafkaSettings, topic: str, count: int, timeout: flo
     consumer = AIOKafkaConsumer(isolation_level="read_committed", enable_auto_commit=False, **kafka.client_kwargs())
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
-        consumer.assign([TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())])
+        partitions = await topic_partitions(consumer, topic, wait=30)
+        if not partitions:
+            raise RuntimeError(f"topic {topic} does not exist")
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
         await consumer.seek_to_beginning()
         first, last, seen = float("inf"), 0.0, 0
         deadline = time.monotonic() + timeout

@@ -27,6 +27,7 @@ import orjson
 import websockets
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from switchboard_common.partition_reader import topic_partitions
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import load_topic_plan
 from switchboard_devenv.bench.harness import BenchGateway, Latency, MemorySampler, cpu_seconds
@@ -109,8 +110,10 @@ class OutputTail:
         await consumer.start()
         partitions = []
         for topic in topics:
-            await consumer._client.force_metadata_update()
-            partitions += [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            found = await topic_partitions(consumer, topic, wait=30)
+            if not found:
+                raise RuntimeError(f"topic {topic} does not exist")
+            partitions += [TopicPartition(topic, p) for p in sorted(found)]
         consumer.assign(partitions)
         await consumer.seek_to_end()
         self._consumer = consumer
