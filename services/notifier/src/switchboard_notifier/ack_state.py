@@ -148,8 +148,7 @@ class PartitionState:
         if sla_deadline is not None:
             self._queued += 1
             heapq.heappush(self.sla_timers, (sla_deadline, self._queued, entry))
-        if len(self.timers) + len(self.sla_timers) > 4 * len(self.pending) + _COMPACT_SLACK:
-            self._sweep()
+        self._sweep_if_outgrown()
 
     def is_pending(self, entry: PendingAck) -> bool:
         return self.pending.get(entry.message.event_id) is entry
@@ -199,12 +198,19 @@ class PartitionState:
         self._queued += 1
         heapq.heappush(self.timers, (at, self._queued, entry))
 
-    def _sweep(self) -> None:
-        """Drop what the timers hold for entries no longer pending (or queued again since): bounded memory."""
+    def _sweep_if_outgrown(self) -> None:
+        """Drop what the heaps hold for entries no longer pending (or queued, or holding, anew since) once
+        they outgrow what is pending: bounded memory. Until then such items are skipped when they come up."""
+        limit = 4 * len(self.pending) + _COMPACT_SLACK
+        if len(self.timers) + len(self.sla_timers) <= limit and max(map(len, self.held)) <= limit:
+            return
         self.timers = [t for t in self.timers if t[2].timer_at == t[0] and self.is_pending(t[2])]
         heapq.heapify(self.timers)
         self.sla_timers = [t for t in self.sla_timers if self.is_pending(t[2])]
         heapq.heapify(self.sla_timers)
+        for routed, heap in enumerate(self.held):
+            heap[:] = {h for h in heap if self._holds(*h, routed=bool(routed))}
+            heapq.heapify(heap)
 
     def drop_pending(self, event_id: str) -> PendingAck | None:
         return self.pending.pop(event_id, None)
@@ -271,11 +277,8 @@ class PartitionState:
             entry.routed_offset = offset
         else:
             entry.intake_offset = offset
-        heap = self.held[routed]
-        heapq.heappush(heap, (offset, entry.message.event_id))
-        if len(heap) > 4 * len(self.pending) + _COMPACT_SLACK:
-            heap[:] = self._holds(routed=routed)
-            heapq.heapify(heap)
+        heapq.heappush(self.held[routed], (offset, entry.message.event_id))
+        self._sweep_if_outgrown()
 
     def floor(self, *, routed: bool) -> int | None:
         """Lowest offset still held in intake.messages.v1 (or intake.routed.v1) for pending work.
@@ -285,17 +288,15 @@ class PartitionState:
         """
         heap = self.held[routed]
         while heap:
-            offset, event_id = heap[0]
-            entry = self.pending.get(event_id)
-            if entry is not None and (entry.routed_offset if routed else entry.intake_offset) == offset:
-                return offset
+            if self._holds(*heap[0], routed=routed):
+                return heap[0][0]
             heapq.heappop(heap)
         return None
 
-    def _holds(self, *, routed: bool) -> list[tuple[int, str]]:
-        """Every live hold, from the pending entries themselves."""
-        holds = ((p.routed_offset if routed else p.intake_offset, p.message.event_id) for p in self.pending.values())
-        return [(offset, event_id) for offset, event_id in holds if offset is not None]
+    def _holds(self, offset: int, event_id: str, *, routed: bool) -> bool:
+        """Whether the pending entry of ``event_id`` still holds ``offset``."""
+        entry = self.pending.get(event_id)
+        return entry is not None and (entry.routed_offset if routed else entry.intake_offset) == offset
 
     def forget_before(self, horizon: datetime, survey_horizon: datetime | None = None) -> None:
         """Drop handled ids and conversation times older than the state window, and requests that can no
