@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -133,7 +134,7 @@ class NotifierProcessor(Processor):
             self._acks_topic: [ACK_RECORDED],
             names(CASE_UPDATES): [CASE_UPDATED],
         }
-        self._states: dict[int, PartitionState] = {}
+        self._states: defaultdict[int, PartitionState] = defaultdict(PartitionState)
         self._last_prune = clock()
 
     # -- state ---------------------------------------------------------------------------------
@@ -188,9 +189,7 @@ class NotifierProcessor(Processor):
         if record.topic == self.updates.topic:
             update: CaseUpdate = event.data
             return await self.updates.process(update, record)
-        state = self._states.get(record.partition)
-        if state is None:  # (setdefault would build a state for every message)
-            state = self._states[record.partition] = PartitionState()
+        state = self._states[record.partition]
         if record.topic == self._acks_topic:
             outputs = await self._on_ack_record(event.data, state)
         else:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -121,7 +122,7 @@ class UpdateFlow:
         self._notified_topic = names(NOTIFY_UPDATES)
         self._acks_topic = names(NOTIFY_ACKS)
         self._policy = RetryPolicy(settings.send_timeout, settings.retry_initial, settings.retry_max)
-        self._states: dict[int, UpdatePartitionState] = {}
+        self._states: defaultdict[int, UpdatePartitionState] = defaultdict(UpdatePartitionState)
         self._last_prune = clock()
 
     # -- state ---------------------------------------------------------------------------------
@@ -161,9 +162,7 @@ class UpdateFlow:
     # -- events --------------------------------------------------------------------------------
 
     async def process(self, update: CaseUpdate, record: ConsumedRecord) -> list[OutgoingRecord]:
-        state = self._states.get(record.partition)
-        if state is None:  # (setdefault would build a state for every message)
-            state = self._states[record.partition] = UpdatePartitionState()
+        state = self._states[record.partition]
         try:
             position = parse_case_reference(update.case_reference)
         except InvalidCaseReference as exc:
