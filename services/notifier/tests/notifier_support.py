@@ -35,8 +35,12 @@ from switchboard_common.events.models import (
     Sentiment,
 )
 from switchboard_common.identity import event_id
+from switchboard_common.settings import KafkaSettings
 from switchboard_notifier.case_origin import UnknownCase
-from switchboard_notifier.channels import Delivery, DeliveryFailed, DeliveryRetryable, Notification
+from switchboard_notifier.channels import Delivery, DeliveryFailed, DeliveryRetryable, Notification, SenderRegistry
+from switchboard_notifier.processor import NotifierProcessor
+from switchboard_notifier.settings import NotifierSettings
+from switchboard_notifier.templates import AckTemplates
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -93,6 +97,12 @@ class StaticOrigins:
 
     async def close(self) -> None:
         return None
+
+
+def notifier_with(clock: Clock, sender: Any, **overrides: Any) -> NotifierProcessor:
+    """A notifier with one sender, topics prefixed ``p.``, cases from an empty :class:`StaticOrigins`."""
+    settings = NotifierSettings(kafka=KafkaSettings(topic_prefix="p."), **overrides)
+    return NotifierProcessor(settings, AckTemplates.load(), SenderRegistry([sender]), StaticOrigins(), clock=clock)
 
 
 def message(

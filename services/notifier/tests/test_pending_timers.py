@@ -12,22 +12,18 @@ from notifier_support import (
     T0,
     Clock,
     RecordingSender,
-    StaticOrigins,
     acks,
     intake_event,
     message,
+    notifier_with,
     routed,
     routed_event,
 )
 
 from switchboard_common.events.models import AckKind, AckOutcome, AckRecord, Channel, ReplyTarget
-from switchboard_common.settings import KafkaSettings
 from switchboard_notifier.ack_state import PartitionState, PendingAck, SuppressReason
-from switchboard_notifier.channels import SenderRegistry
 from switchboard_notifier.metrics import SLA_BREACHES
-from switchboard_notifier.processor import NotifierProcessor, recipient_key
-from switchboard_notifier.settings import NotifierSettings
-from switchboard_notifier.templates import AckTemplates
+from switchboard_notifier.processor import recipient_key
 
 INTAKE, ROUTED = "p.intake.messages.v1", "p.intake.routed.v1"
 
@@ -161,9 +157,7 @@ def test_recipient_counts_are_by_time_whatever_order_the_records_come_in():
 # -- the processor ---------------------------------------------------------------------------------
 
 
-def make(clock: Clock, sender: RecordingSender, **overrides) -> NotifierProcessor:
-    settings = NotifierSettings(kafka=KafkaSettings(topic_prefix="p."), **overrides)
-    return NotifierProcessor(settings, AckTemplates.load(), SenderRegistry([sender]), StaticOrigins(), clock=clock)
+make = notifier_with
 
 
 async def test_generic_acks_go_out_tick_by_tick_in_deadline_order_across_channels_and_partitions():

@@ -9,21 +9,17 @@ from notifier_support import (
     T0,
     Clock,
     RecordingSender,
-    StaticOrigins,
     acks,
     intake_event,
     message,
+    notifier_with,
     routed,
     routed_event,
 )
 
 from switchboard_common.events.models import AckOutcome, Channel, ReplyTarget
-from switchboard_common.settings import KafkaSettings
 from switchboard_notifier.ack_state import PartitionState, SuppressReason
-from switchboard_notifier.channels import SenderRegistry
 from switchboard_notifier.processor import NotifierProcessor
-from switchboard_notifier.settings import NotifierSettings
-from switchboard_notifier.templates import AckTemplates
 
 INTAKE, ROUTED = "p.intake.messages.v1", "p.intake.routed.v1"
 
@@ -35,8 +31,7 @@ def from_address(n: int, address: str = "loop@example.com", partition: int = 0):
 
 
 def make(clock: Clock, sender: RecordingSender, **overrides) -> NotifierProcessor:
-    settings = NotifierSettings(kafka=KafkaSettings(topic_prefix="p."), recipient_limit=3, **overrides)
-    return NotifierProcessor(settings, AckTemplates.load(), SenderRegistry([sender]), StaticOrigins(), clock=clock)
+    return notifier_with(clock, sender, **{"recipient_limit": 3, **overrides})
 
 
 async def send(notifier: NotifierProcessor, n: int, offset: int, partition: int = 0, address: str = "loop@example.com"):

@@ -10,22 +10,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from notifier_support import T0, Clock, StaticOrigins, acks, intake_event, message, routed, routed_event
+from notifier_support import T0, Clock, acks, intake_event, message, notifier_with, routed, routed_event
 from pydantic import SecretStr
 
 from switchboard_common.events.models import AckKind, AckOutcome, Channel, Language, ReplyTarget
-from switchboard_common.settings import KafkaSettings
 from switchboard_devenv.kafka_broker import free_port
 from switchboard_devenv.provider_standins import ProviderStandIns, base_urls, serving
 from switchboard_notifier.app import build_senders
-from switchboard_notifier.channels import DeliveryFailed, DeliveryRetryable, Notification, SenderRegistry
+from switchboard_notifier.channels import DeliveryFailed, DeliveryRetryable, Notification
 from switchboard_notifier.channels.messenger import MessengerSender, MessengerSenderSettings
 from switchboard_notifier.channels.slack import SlackSender, SlackSenderSettings
 from switchboard_notifier.channels.telegram import TelegramSender, TelegramSenderSettings
 from switchboard_notifier.channels.whatsapp import WhatsAppSender, WhatsAppSenderSettings
-from switchboard_notifier.processor import NotifierProcessor
 from switchboard_notifier.settings import NotifierSettings
-from switchboard_notifier.templates import AckTemplates
 
 SLACK_TOKEN = "xoxb-test-bot-token"
 WHATSAPP_TOKEN = "EAAG-whatsapp-token"
@@ -144,8 +141,7 @@ async def test_the_notifier_waits_out_slacks_retry_after_then_acknowledges_once(
     apis.fail_next("slack", 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "5"})
     clock = Clock(T0)
     sender = slack(urls)
-    settings = NotifierSettings(kafka=KafkaSettings(topic_prefix="p."))
-    notifier = NotifierProcessor(settings, AckTemplates.load(), SenderRegistry([sender]), StaticOrigins(), clock=clock)
+    notifier = notifier_with(clock, sender)
     await sender.start()
     try:
         msg = message(channel=Channel.SLACK, conversation="slack_conv")
