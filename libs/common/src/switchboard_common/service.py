@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from fastapi import FastAPI
 from switchboard_common.consume_loop import ConsumeLoop, Processor
 from switchboard_common.health import HealthChecks
 from switchboard_common.json_logging import configure_logging
+from switchboard_common.metrics import GC_TIME
 from switchboard_common.settings import ConsumerSettings, HttpSettings, KafkaSettings, ObservabilitySettings
 from switchboard_common.topics import TopicNames
 
@@ -27,8 +29,9 @@ GC_THRESHOLDS = (20_000, 20, 20)
 
 Reference counting frees almost everything a message allocates; the cyclic collector only finds cycles.
 With the defaults it ran a young collection every 700 allocations and, in a service holding a thousand
-chat sockets or a model, full collections that walked every long-lived object: measured with
-``switchboard-bench pipeline`` at 800 msg/s, 58% of intake-chat's CPU time and a quarter of the notifier's.
+chat sockets or a model, full collections that walked every long-lived object. ``switchboard-bench
+pipeline`` reports each service's collector time (``switchboard_gc_seconds``); ``--service-env
+GC_SETTLE=false`` measures the defaults for comparison.
 """
 
 
@@ -36,8 +39,13 @@ def settle_garbage_collector() -> None:
     """After start-up: set aside everything allocated so far and collect young objects less often.
 
     ``gc.freeze`` moves the objects alive after start-up (modules, the app, a loaded model) out of the
-    collector's reach, so a full collection walks only what the service allocated since.
+    collector's reach, so a full collection walks only what the service allocated since. ``GC_SETTLE=false``
+    leaves CPython's defaults (to measure the difference). Either way the collector's time is counted.
     """
+    if GC_TIME not in gc.callbacks:
+        gc.callbacks.append(GC_TIME)
+    if os.environ.get("GC_SETTLE", "true").strip().lower() in ("0", "false", "no"):
+        return
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

@@ -41,10 +41,11 @@ def _print_pipeline(report: dict[str, Any]) -> None:
                     report["rss_mib_peak"].get(n, ""),
                     report["cpu_cores_used"].get(n, ""),
                     report["cpu_ms_per_message"].get(n, ""),
+                    report["gc_seconds"].get(n, ""),
                 ]
                 for n in names
             ],
-            ["process", "RSS at rest MiB", "RSS peak MiB", "CPU cores used", "CPU ms per message"],
+            ["process", "RSS at rest MiB", "RSS peak MiB", "CPU cores used", "CPU ms per message", "GC s"],
         )
     )
 
@@ -52,7 +53,7 @@ def _print_pipeline(report: dict[str, Any]) -> None:
 async def _pipeline(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     from switchboard_devenv.bench import pipeline
 
-    env = {}
+    env: dict[str, str] = {}
     if args.transport == "ws":
         env = {
             "NOTIFIER_CONVERSATION_WINDOW": "0s",  # every message of a socket acknowledged, to measure each
@@ -60,6 +61,7 @@ async def _pipeline(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
             "WEBCHAT_RATE_PER_SECOND": "100",
             "WEBCHAT_RATE_BURST": "200",
         }
+    env.update(dict(item.split("=", 1) for item in args.service_env))
     gateway = await BenchGateway.start(logs, env=env, only=["intake-chat", "classifier", "dispatcher", "notifier"])
     try:
         if args.warmup > 0:
@@ -127,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     pipe.add_argument("--duration", type=float, default=30.0, help="seconds of load")
     pipe.add_argument("--sockets", type=int, default=1000, help="open WebSockets (ws transport)")
     pipe.add_argument("--warmup", type=float, default=5.0, help="seconds of gentle load first (not reported)")
+    pipe.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set for the services (repeatable), e.g. GC_SETTLE=false to measure CPython's collector defaults",
+    )
     cons = sub.add_parser("consumers", help="each consumer's throughput against a plain passthrough")
     cons.add_argument("--messages", type=int, default=20000)
     mail = sub.add_parser("email", help="intake-email draining a backlog from a real Dovecot mailbox")

@@ -46,6 +46,9 @@ TEXTS = [
 ]
 
 
+GC_METRIC = "switchboard_gc_seconds_total"
+
+
 def bench_text(index: int) -> str:
     """Message ``index`` of a benchmark: a sample text made unique, as customers' messages are (the
     classifier remembers its decisions for recent texts, which a few texts repeated would flatter)."""
@@ -247,6 +250,7 @@ async def run(
     sampler = MemorySampler(pids)
     at_rest = sampler.snapshot()
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    gc_before = {name: await gateway.metric(name, GC_METRIC) for name in gateway.services}
     sampler.start()
     started = time.monotonic()
     close_sockets = None
@@ -261,6 +265,7 @@ async def run(
         await close_sockets()
     peak = await sampler.stop()
     cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    gc_seconds = {name: round(await gateway.metric(name, GC_METRIC) - gc_before[name], 2) for name in gc_before}
     await tail.stop()
     used = {
         name: (cpu_after[name] or 0) - (cpu_before[name] or 0)
@@ -291,4 +296,5 @@ async def run(
         "rss_mib_peak": peak,
         "cpu_cores_used": cpu,  # averaged over the load and the drain
         "cpu_ms_per_message": per_message,  # CPU time over the run per accepted message
+        "gc_seconds": gc_seconds,  # of that CPU time, the services' cyclic garbage collector's
     }
