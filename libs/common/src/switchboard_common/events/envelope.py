@@ -102,8 +102,12 @@ def new_traceparent(parent: str | None = None) -> str:
     return f"00-{trace_id}-{_random_nonzero(64):016x}-01"
 
 
+_IDS = random.Random()
+"""The ids' own generator (seeded from the OS): nothing that seeds or replays the global one touches it."""
+
+
 def _random_nonzero(bits: int) -> int:
-    return random.getrandbits(bits) or 1  # an all-zero id is invalid (W3C Trace Context)
+    return _IDS.getrandbits(bits) or 1  # an all-zero id is invalid (W3C Trace Context)
 
 
 def trace_id_of(traceparent: str | None) -> str | None:
