@@ -12,9 +12,8 @@ import pytest
 
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
-from switchboard_devenv.kafka_broker import free_port
 from switchboard_devenv.kafka_testing import create_plan_topics
-from switchboard_devenv.processes import ServiceProcess
+from switchboard_devenv.processes import ServiceProcess, free_port
 from switchboard_devenv.services import SERVICES as ALL_SERVICES
 
 SERVICES = {service.name: service.module for service in ALL_SERVICES}

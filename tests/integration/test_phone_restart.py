@@ -14,9 +14,8 @@ from switchboard_common.events import MESSAGE_RECEIVED
 from switchboard_common.events.models import MessageKind, TranscriptStatus
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
-from switchboard_devenv.kafka_broker import free_port
 from switchboard_devenv.kafka_testing import decode_all, read_topic
-from switchboard_devenv.processes import ServiceProcess
+from switchboard_devenv.processes import ServiceProcess, free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -36,8 +36,8 @@ from switchboard_devenv.chat_payloads import (
 )
 from switchboard_devenv.chat_sim import load_secrets
 from switchboard_devenv.chat_sim import main as chat_sim_main
-from switchboard_devenv.kafka_broker import free_port
 from switchboard_devenv.kafka_testing import decode_all, read_topic
+from switchboard_devenv.processes import free_port
 from switchboard_intake_chat.app import create_app
 from switchboard_intake_chat.settings import IntakeChatSettings, WebChatSettings
 

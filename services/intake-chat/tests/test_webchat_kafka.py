@@ -21,8 +21,8 @@ from switchboard_common.schema_catalog import schema_root
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.asgi import running_app
-from switchboard_devenv.kafka_broker import free_port
 from switchboard_devenv.kafka_testing import decode_all, publish, read_topic
+from switchboard_devenv.processes import free_port
 from switchboard_intake_chat.app import create_app
 from switchboard_intake_chat.settings import IntakeChatSettings, WebChatSettings
 

@@ -15,8 +15,8 @@ from switchboard_common.events.models import Channel, IntakeMessage
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.asgi import running_app
-from switchboard_devenv.kafka_broker import free_port
 from switchboard_devenv.kafka_testing import decode_all, read_topic
+from switchboard_devenv.processes import free_port
 from switchboard_devenv.wechat_standin import (
     WeChatApiState,
     encrypt,

@@ -10,7 +10,7 @@ from notifier_support import message
 
 from switchboard_common.email_marks import NOTIFICATION_HEADER, is_notification_message_id
 from switchboard_common.events.models import AckKind, Channel, IntakeMessage, Language, ReplyTarget
-from switchboard_devenv.kafka_broker import free_port
+from switchboard_devenv.processes import free_port
 from switchboard_devenv.smtp_sink import SmtpSink
 from switchboard_notifier.channels import DeliveryFailed, DeliveryRetryable, Notification
 from switchboard_notifier.channels import email as email_channel

@@ -14,7 +14,7 @@ from notifier_support import T0, Clock, acks, intake_event, message, notifier_wi
 from pydantic import SecretStr
 
 from switchboard_common.events.models import AckKind, AckOutcome, Channel, Language, ReplyTarget
-from switchboard_devenv.kafka_broker import free_port
+from switchboard_devenv.processes import free_port
 from switchboard_devenv.provider_standins import ProviderStandIns, base_urls, serving
 from switchboard_notifier.app import build_senders
 from switchboard_notifier.channels import DeliveryFailed, DeliveryRetryable, Notification

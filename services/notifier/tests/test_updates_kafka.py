@@ -48,10 +48,9 @@ from switchboard_common.identity import event_id
 from switchboard_common.satisfaction import rating_payload, verify_rating_link
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
-from switchboard_devenv.kafka_broker import free_port
 from switchboard_devenv.kafka_testing import decode_all, publish, read_topic
 from switchboard_devenv.line_standin import LineApiState
-from switchboard_devenv.processes import ServiceProcess
+from switchboard_devenv.processes import ServiceProcess, free_port
 from switchboard_devenv.provider_standins import ProviderStandIns, base_urls, serving
 from switchboard_devenv.smtp_sink import SmtpSink
 from switchboard_devenv.twilio_api import TwilioApiState

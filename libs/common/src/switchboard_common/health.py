@@ -2,13 +2,15 @@
 
 ``/healthz`` answers 200 while the process can make progress at all (its loops iterate); Kubernetes
 restarts it otherwise. ``/readyz`` answers 200 only while the service can do its job now: Kafka
-reachable, consumers assigned and not stuck. ``/metrics`` is Prometheus' text format.
+reachable, consumers assigned and not stuck; it names the process (``pid``), so a test harness can
+tell its own child from whatever else answers on the port. ``/metrics`` is Prometheus' text format.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 
@@ -67,7 +69,7 @@ class HealthChecks:
             results = self.ready()
             ok = all(results.values())
             response.status_code = 200 if ok else 503
-            return {"status": "ready" if ok else "not ready", "checks": results}
+            return {"status": "ready" if ok else "not ready", "checks": results, "pid": os.getpid()}
 
         @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
         async def metrics() -> Response:

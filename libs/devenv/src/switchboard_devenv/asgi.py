@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import uvicorn
 from fastapi import FastAPI
 
-from switchboard_devenv.kafka_broker import free_port
+from switchboard_devenv.processes import free_port
 
 
 @contextlib.asynccontextmanager

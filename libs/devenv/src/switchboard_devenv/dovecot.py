@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from switchboard_devenv.certificates import self_signed_certificate
-from switchboard_devenv.kafka_broker import free_port
+from switchboard_devenv.processes import free_port
 
 DOVECOT_BINARY_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
 

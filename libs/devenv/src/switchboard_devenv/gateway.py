@@ -35,8 +35,8 @@ from switchboard_common.topics import TopicNames, ensure_topics, load_topic_plan
 from switchboard_devenv.asgi import app_in_thread
 from switchboard_devenv.chat_sim import SimulatedChannels
 from switchboard_devenv.dovecot import DovecotServer, dovecot_binary
-from switchboard_devenv.kafka_broker import KafkaBroker, free_port
-from switchboard_devenv.processes import ServiceProcess
+from switchboard_devenv.kafka_broker import KafkaBroker
+from switchboard_devenv.processes import ServiceProcess, free_port
 from switchboard_devenv.services import SERVICES
 from switchboard_devenv.smtp_sink import SmtpSink
 from switchboard_devenv.standin_log import ProviderCall, describe
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         for process in processes:
-            process.wait_ready(90)
+            process.wait_ready(90, port_retries=0)  # the ports the person asked for, or a clear error
         chat = next(p for p in processes if p.name == "intake-chat")
         phone = next((p for p in processes if p.name == "intake-phone"), None)
         phone_lines = ""

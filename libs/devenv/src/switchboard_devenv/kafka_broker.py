@@ -27,7 +27,7 @@ import uuid
 from importlib import resources
 from pathlib import Path
 
-from switchboard_devenv.processes import LoggedProcess
+from switchboard_devenv.processes import LoggedProcess, free_port
 
 KAFKA_VERSION = "4.1.2"
 LOG4J_VERSION = "2.24.3"
@@ -82,12 +82,6 @@ def fetch_jars(cache: Path | None = None, *, quiet: bool = True) -> Path:
     staging.rename(libs)
     marker.write_text(f"kafka {KAFKA_VERSION}, log4j {LOG4J_VERSION}\n")
     return libs
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def new_cluster_id() -> str:

@@ -5,14 +5,39 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
 import httpx
+
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, and never one this process has handed out before.
+
+    The kernel may give the same ephemeral port to two ``bind(0)`` calls in a row once the first
+    socket is closed; two services of one test then race for it and one of them dies at start-up.
+    """
+    with _handed_out_lock:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+
+
+BIND_CONFLICT = "address already in use"
+"""What uvicorn logs when its port was taken between :func:`free_port` and its own ``bind``."""
 
 
 class LoggedProcess:
@@ -22,10 +47,12 @@ class LoggedProcess:
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._started_at_byte = 0
 
     def start(self, argv: list[str], env: Mapping[str, str] | None = None) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115  (closed when the process is stopped)
+        self._started_at_byte = self._log.tell()
         self._process = subprocess.Popen(
             argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -65,6 +92,15 @@ class LoggedProcess:
     def tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text("utf-8", "replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def output_of_this_run(self) -> str:
+        """What the process wrote to the log since its last ``start`` (the log file is appended to)."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._started_at_byte)
+                return log.read().decode("utf-8", "replace")
         except OSError:
             return ""
 
@@ -111,18 +147,30 @@ class ServiceProcess:
         self._process.start([sys.executable, "-m", self.module], env)
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Until ``/readyz`` answers 200; raises with the log's tail otherwise."""
+    def wait_ready(self, timeout: float = 60.0, *, port_retries: int = 3) -> None:
+        """Until this process's ``/readyz`` answers 200; raises with the log's tail otherwise.
+
+        Only an answer carrying this child's pid counts: another process that took the port first
+        is not mistaken for this service. If the port was taken before the service could bind it,
+        the service is started again on a new port (``port`` and ``url`` change), up to
+        ``port_retries`` times.
+        """
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
             if not self.running:
+                if port_retries > 0 and BIND_CONFLICT in self._process.output_of_this_run().lower():
+                    port_retries -= 1
+                    self.port = free_port()
+                    self.start()
+                    continue
                 raise RuntimeError(f"{self.name} exited with {self.returncode}:\n{self.log_tail()}")
             try:
                 response = httpx.get(f"{self.url}/readyz", timeout=2)
-                if response.status_code == 200:
+                answered_by = _pid_in(response)
+                if response.status_code == 200 and answered_by == self.pid:
                     return
-                last = response.text
+                last = response.text if answered_by in (None, self.pid) else f"port {self.port} is pid {answered_by}'s"
             except httpx.HTTPError as exc:
                 last = repr(exc)
             time.sleep(0.2)
@@ -142,3 +190,13 @@ class ServiceProcess:
     def kill(self) -> None:
         """SIGKILL: the crash a fault test wants."""
         self._process.kill()
+
+
+def _pid_in(response: httpx.Response) -> int | None:
+    """The ``pid`` a service's ``/readyz`` reports, None when the answer is not one of ours."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    pid = body.get("pid") if isinstance(body, dict) else None
+    return pid if isinstance(pid, int) else None

@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from switchboard_devenv.certificates import self_signed_certificate
-from switchboard_devenv.kafka_broker import free_port
+from switchboard_devenv.processes import free_port
 
 
 @dataclass(frozen=True, slots=True)

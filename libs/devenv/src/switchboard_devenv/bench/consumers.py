@@ -48,8 +48,7 @@ from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.bench.harness import BenchGateway, cpu_seconds
 from switchboard_devenv.bench.pipeline import bench_text
-from switchboard_devenv.kafka_broker import free_port
-from switchboard_devenv.processes import ServiceProcess
+from switchboard_devenv.processes import ServiceProcess, free_port
 from switchboard_devenv.services import SERVICES
 
 

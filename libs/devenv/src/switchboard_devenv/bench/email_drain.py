@@ -21,8 +21,7 @@ from typing import Any
 from switchboard_devenv.bench.harness import BenchGateway, cpu_seconds, rss_mib
 from switchboard_devenv.bench.pipeline import bench_text
 from switchboard_devenv.dovecot import DovecotServer
-from switchboard_devenv.kafka_broker import free_port
-from switchboard_devenv.processes import ServiceProcess
+from switchboard_devenv.processes import ServiceProcess, free_port
 
 
 def customer_mail(i: int) -> bytes:

@@ -19,9 +19,9 @@ from hdrh.histogram import HdrHistogram
 
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
-from switchboard_devenv.kafka_broker import KafkaBroker, free_port
+from switchboard_devenv.kafka_broker import KafkaBroker
 from switchboard_devenv.kafka_testing import create_plan_topics
-from switchboard_devenv.processes import ServiceProcess
+from switchboard_devenv.processes import ServiceProcess, free_port
 from switchboard_devenv.services import SERVICES
 
 
