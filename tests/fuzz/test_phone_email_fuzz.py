@@ -10,7 +10,6 @@ broker, so an accepted input really is published.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -23,12 +22,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
-
-from switchboard_common.settings import ConsumerSettings, KafkaSettings
-from switchboard_devenv.asgi import app_in_thread
-from switchboard_devenv.kafka_testing import create_plan_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -44,51 +38,17 @@ class Served:
     client: httpx.Client
 
 
-def _wait_ready(client: httpx.Client, url: str) -> None:
-    for _ in range(300):
-        if client.get(f"{url}/readyz").status_code == 200:
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready")
-
-
-def _kafka(bootstrap: str) -> KafkaSettings:
-    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"f{uuid.uuid4().hex[:8]}.")
-    asyncio.run(create_plan_topics(kafka))
-    return kafka
-
-
 @pytest.fixture(scope="module")
-def phone(kafka_bootstrap: str) -> Iterator[Served]:
-    from switchboard_intake_phone.app import create_app
-    from switchboard_intake_phone.settings import IntakePhoneSettings, PbxWebhookSettings, TwilioWebhookSettings
-
-    app = create_app(
-        IntakePhoneSettings(
-            kafka=_kafka(kafka_bootstrap),
-            consumer=ConsumerSettings(instance_id=f"fuzz-{uuid.uuid4().hex[:6]}", poll_timeout_ms=100),
-            twilio=TwilioWebhookSettings(auth_token=SecretStr(TWILIO_TOKEN), account_sid="AC" + "0" * 32),
-            pbx=PbxWebhookSettings(webhook_secret=SecretStr(PBX_SECRET)),
-        )
-    )
-    with app_in_thread(app) as url, httpx.Client(timeout=30) as client:
-        _wait_ready(client, url)
+def phone(serve_service) -> Iterator[Served]:
+    env = {"TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "PBX_WEBHOOK_SECRET": PBX_SECRET}
+    with serve_service("intake-phone", "switchboard_intake_phone.main", env) as url, httpx.Client(timeout=30) as client:
         yield Served(url, client)
 
 
 @pytest.fixture(scope="module")
-def email(kafka_bootstrap: str) -> Iterator[Served]:
-    from switchboard_intake_email.app import create_app
-    from switchboard_intake_email.settings import EmailSettings, IntakeEmailSettings
-
-    app = create_app(
-        IntakeEmailSettings(
-            kafka=_kafka(kafka_bootstrap),
-            email=EmailSettings(inbound_token=SecretStr(INBOUND_TOKEN), own_addresses=["support@shop.example"]),
-        )
-    )
-    with app_in_thread(app) as url, httpx.Client(timeout=30) as client:
-        _wait_ready(client, url)
+def email(serve_service) -> Iterator[Served]:
+    env = {"EMAIL_INBOUND_TOKEN": INBOUND_TOKEN, "EMAIL_OWN_ADDRESSES": '["support@shop.example"]'}
+    with serve_service("intake-email", "switchboard_intake_email.main", env) as url, httpx.Client(timeout=30) as client:
         yield Served(url, client)
 
 

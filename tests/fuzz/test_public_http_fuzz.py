@@ -1,13 +1,11 @@
 """A fuzz run of the public HTTP endpoints from their OpenAPI schema: no input makes a service answer 5xx.
 
 Every channel of intake-chat is switched on (with test credentials), so that each provider's webhook
-is in the schema and fuzzed; the app runs against the real broker.
+is in the schema and fuzzed; the service runs as its own process against the real broker.
 """
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,10 +13,6 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-
-from switchboard_common.settings import KafkaSettings
-from switchboard_devenv.asgi import app_in_thread
-from switchboard_devenv.kafka_testing import create_plan_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -44,21 +38,8 @@ class PublicServer:
 
 
 @pytest.fixture(scope="module")
-def public_server(kafka_bootstrap: str) -> Iterator[PublicServer]:
-    from switchboard_intake_chat.app import create_app
-    from switchboard_intake_chat.settings import IntakeChatSettings
-
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"f{uuid.uuid4().hex[:8]}.")
-    asyncio.run(create_plan_topics(kafka))
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in CHANNEL_ENV.items():
-            patch.setenv(name, value)
-        app = create_app(IntakeChatSettings(kafka=kafka))
-    with app_in_thread(app) as url:
-        for _ in range(150):
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                break
-            asyncio.run(asyncio.sleep(0.1))
+def public_server(serve_service) -> Iterator[PublicServer]:
+    with serve_service("intake-chat", "switchboard_intake_chat.main", CHANNEL_ENV) as url:
         session = httpx.post(f"{url}/v1/webchat/sessions").json()["session"]
         yield PublicServer(url, session)
 
