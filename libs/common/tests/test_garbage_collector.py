@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -38,3 +39,17 @@ def test_gc_settle_false_keeps_cpythons_defaults_and_still_counts_collector_time
     gc.collect()
     assert GC_TIME.seconds[2] > counted
     assert 'switchboard_gc_seconds_total{generation="2"}' in generate_latest().decode()
+
+
+def test_collector_time_is_cpu_time_so_a_collection_waiting_for_the_cpu_does_not_count_the_wait():
+    def descheduled(phase: str, _: dict[str, int]) -> None:
+        if phase == "start":
+            time.sleep(0.3)  # after GC_TIME's start: as if another process had the core meanwhile
+
+    counted = GC_TIME.seconds[2]
+    gc.callbacks.append(descheduled)
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(descheduled)
+    assert 0 < GC_TIME.seconds[2] - counted < 0.2
