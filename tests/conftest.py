@@ -13,7 +13,7 @@ import pytest
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.kafka_testing import create_plan_topics
-from switchboard_devenv.processes import ServiceProcess, free_port
+from switchboard_devenv.processes import ServiceProcess, free_port, service_env
 from switchboard_devenv.services import SERVICES as ALL_SERVICES
 
 SERVICES = {service.name: service.module for service in ALL_SERVICES}
@@ -60,16 +60,7 @@ class Gateway:
 
 
 def gateway_env(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "WEBCHAT_SESSION_SECRET": uuid.uuid4().hex,
-        "CONSUMER_INSTANCE_ID": "e2e",
-        "CONSUMER_SESSION_TIMEOUT_MS": "6000",
-        "CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
-        "LOG_LEVEL": "INFO",
-        **extra,
-    }
+    return service_env(kafka, "e2e", WEBCHAT_SESSION_SECRET=uuid.uuid4().hex, LOG_LEVEL="INFO", **extra)
 
 
 @pytest.fixture

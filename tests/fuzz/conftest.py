@@ -17,7 +17,7 @@ import pytest
 
 from switchboard_common.settings import KafkaSettings
 from switchboard_devenv.kafka_testing import create_plan_topics
-from switchboard_devenv.processes import ServiceProcess, free_port
+from switchboard_devenv.processes import ServiceProcess, free_port, service_env
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +36,7 @@ def serve_service(
             module,
             port=free_port(),
             log_dir=log_dir,
-            env={
-                "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-                "CONSUMER_INSTANCE_ID": f"fuzz-{uuid.uuid4().hex[:6]}",
-                "CONSUMER_POLL_TIMEOUT_MS": "100",
-                **env,
-            },
+            env=service_env(kafka, f"fuzz-{uuid.uuid4().hex[:6]}", CONSUMER_POLL_TIMEOUT_MS="100", **env),
         ).start()
         try:
             process.wait_ready(90)

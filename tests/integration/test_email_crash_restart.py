@@ -19,19 +19,14 @@ from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.dovecot import ImapAccount
 from switchboard_devenv.kafka_testing import decode_all, read_topic
-from switchboard_devenv.processes import ServiceProcess, free_port
+from switchboard_devenv.processes import ServiceProcess, free_port, service_env
 from switchboard_devenv.smtp_sink import SmtpSink
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def environment(kafka: KafkaSettings, account: ImapAccount, sink: SmtpSink, mailboxes: Path) -> dict[str, str]:
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "CONSUMER_INSTANCE_ID": "email-crash-test",
-        "CONSUMER_SESSION_TIMEOUT_MS": "6000",
-        "CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
+    return service_env(kafka, "email-crash-test") | {
         "EMAIL_MAILBOXES_FILE": str(mailboxes),
         "IMAP_PASSWORD_SUPPORT": account.password,
         "SMTP_HOST": sink.host,

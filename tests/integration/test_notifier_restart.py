@@ -15,7 +15,7 @@ from switchboard_common.producer import EventProducer
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.kafka_testing import decode_all, read_topic
-from switchboard_devenv.processes import ServiceProcess, free_port
+from switchboard_devenv.processes import ServiceProcess, free_port, service_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -28,14 +28,7 @@ def notifier(kafka: KafkaSettings, log_dir: Path) -> ServiceProcess:
         "switchboard_notifier.main",
         port=free_port(),
         log_dir=log_dir,
-        env={
-            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-            "CONSUMER_INSTANCE_ID": "restart-test",
-            "CONSUMER_SESSION_TIMEOUT_MS": "6000",
-            "CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
-            "NOTIFIER_SLA": '{"webchat": "6s"}',
-        },
+        env=service_env(kafka, "restart-test", NOTIFIER_SLA='{"webchat": "6s"}'),
     )
 
 

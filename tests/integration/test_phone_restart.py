@@ -15,7 +15,7 @@ from switchboard_common.events.models import MessageKind, TranscriptStatus
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.kafka_testing import decode_all, read_topic
-from switchboard_devenv.processes import ServiceProcess, free_port
+from switchboard_devenv.processes import ServiceProcess, free_port, service_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -26,16 +26,13 @@ def intake_phone(kafka: KafkaSettings, port: int, log_dir: Path) -> ServiceProce
         "switchboard_intake_phone.main",
         port=port,
         log_dir=log_dir,
-        env={
-            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-            "CONSUMER_INSTANCE_ID": "phone-restart",
-            "CONSUMER_SESSION_TIMEOUT_MS": "6000",
-            "CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "PHONE_TRANSCRIPT_TIMEOUT": "90s",
-        },
+        env=service_env(
+            kafka,
+            "phone-restart",
+            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+            TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+            PHONE_TRANSCRIPT_TIMEOUT="90s",
+        ),
     )
 
 

@@ -7,6 +7,8 @@ the same free port out twice, and the readiness probe took whoever answered on i
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,7 +19,7 @@ from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv import processes
 from switchboard_devenv.asgi import app_in_thread
-from switchboard_devenv.processes import ServiceProcess, free_port
+from switchboard_devenv.processes import ServiceProcess, free_port, service_env
 
 
 class _SocketGivingPorts:
@@ -63,44 +65,38 @@ def _impostor() -> FastAPI:
     return app
 
 
-def _classifier(kafka: KafkaSettings, port: int, log_dir: Path) -> ServiceProcess:
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "CONSUMER_INSTANCE_ID": "ports-test",
-        "CONSUMER_SESSION_TIMEOUT_MS": "6000",
-        "CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
-    }
-    return ServiceProcess("classifier", "switchboard_classifier.main", port=port, env=env, log_dir=log_dir)
+@contextmanager
+def _classifier_on_a_taken_port(kafka: KafkaSettings, log_dir: Path) -> Iterator[tuple[ServiceProcess, int]]:
+    """The classifier started on a port another server already listens on; the process and that port."""
+    with app_in_thread(_impostor()) as impostor_url:
+        taken = int(impostor_url.rsplit(":", 1)[1])
+        env = service_env(kafka, "ports-test")
+        process = ServiceProcess("classifier", "switchboard_classifier.main", port=taken, env=env, log_dir=log_dir)
+        try:
+            yield process.start(), taken
+        finally:
+            process.stop()
 
 
 @pytest.mark.kafka
 async def test_a_service_whose_port_was_taken_starts_again_on_another_and_is_not_confused_with_the_taker(
     kafka_settings: KafkaSettings, kafka_topics: TopicNames, tmp_path: Path
 ):
-    with app_in_thread(_impostor()) as impostor_url:
-        taken = int(impostor_url.rsplit(":", 1)[1])
-        process = _classifier(kafka_settings, taken, tmp_path).start()
-        try:
-            await asyncio.to_thread(process.wait_ready, 90)
-            assert process.port != taken
-            async with httpx.AsyncClient(timeout=5) as client:
-                answer = (await client.get(f"{process.url}/readyz")).json()
-            assert answer["pid"] == process.pid and answer["status"] == "ready"
-            assert "address already in use" in process.log_tail(200).lower()
-        finally:
-            process.stop()
+    with _classifier_on_a_taken_port(kafka_settings, tmp_path) as (process, taken):
+        await asyncio.to_thread(process.wait_ready, 90)
+        assert process.port != taken
+        async with httpx.AsyncClient(timeout=5) as client:
+            answer = (await client.get(f"{process.url}/readyz")).json()
+        assert answer["pid"] == process.pid and answer["status"] == "ready"
+        assert "address already in use" in process.log_tail(200).lower()
 
 
 @pytest.mark.kafka
 async def test_without_retries_a_taken_port_is_a_clear_error_not_a_ready_service(
     kafka_settings: KafkaSettings, kafka_topics: TopicNames, tmp_path: Path
 ):
-    with app_in_thread(_impostor()) as impostor_url:
-        taken = int(impostor_url.rsplit(":", 1)[1])
-        process = _classifier(kafka_settings, taken, tmp_path).start()
-        try:
-            with pytest.raises(RuntimeError, match=r"(?i)address already in use"):
-                await asyncio.to_thread(process.wait_ready, 60, port_retries=0)
-        finally:
-            process.stop()
+    with (
+        _classifier_on_a_taken_port(kafka_settings, tmp_path) as (process, _),
+        pytest.raises(RuntimeError, match=r"(?i)address already in use"),
+    ):
+        await asyncio.to_thread(process.wait_ready, 60, port_retries=0)

@@ -50,7 +50,7 @@ from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.kafka_testing import decode_all, publish, read_topic
 from switchboard_devenv.line_standin import LineApiState
-from switchboard_devenv.processes import ServiceProcess, free_port
+from switchboard_devenv.processes import ServiceProcess, free_port, service_env
 from switchboard_devenv.provider_standins import ProviderStandIns, base_urls, serving
 from switchboard_devenv.smtp_sink import SmtpSink
 from switchboard_devenv.twilio_api import TwilioApiState
@@ -100,12 +100,7 @@ async def rig(kafka_settings: KafkaSettings, kafka_topics: TopicNames, smtp_sink
         twilio=TwilioApiState(CREDENTIALS["TWILIO_ACCOUNT_SID"], CREDENTIALS["TWILIO_AUTH_TOKEN"]),
     )
     async with serving(apis) as root:
-        env = {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-            "KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix,
-            "CONSUMER_INSTANCE_ID": "updates-test",
-            "CONSUMER_SESSION_TIMEOUT_MS": "6000",
-            "CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
+        env = service_env(kafka_settings, "updates-test") | {
             "SMTP_HOST": smtp_sink.host,
             "SMTP_PORT": str(smtp_sink.port),
             "SMTP_TLS_MODE": "none",

@@ -30,12 +30,12 @@ GC_THRESHOLDS = (200_000, 20, 20)
 Reference counting frees almost everything a message allocates; the cyclic collector only finds cycles.
 With the defaults it ran a young collection every 700 allocations and, in a service holding a thousand
 chat sockets or a model, full collections that walked every long-lived object. Under load the notifier
-holds each message's decoded event for the seconds until it is routed, so nearly every young object
-it allocates is still alive at a young collection and gets walked for nothing: at 20,000 the collector
-still took 16% of its CPU at 1,000 msg/s, at 200,000 about 1% (a young generation then holds at most a
-few tens of MiB more). ``switchboard-bench
-pipeline`` reports each service's collector time (``switchboard_gc_seconds``); ``--service-env
-GC_SETTLE=false`` measures the defaults for comparison.
+holds each message's decoded event for the seconds until it is routed, so nearly every young object is
+still alive at a young collection and is walked for nothing: at 1,000 msg/s a young collection every
+20,000 allocations took 16% of the notifier's CPU, every 200,000 between 1% and 7% over three runs (a
+young generation then holds up to a few tens of MiB more). ``switchboard-bench pipeline`` reports each
+service's collector CPU time (``switchboard_gc_seconds``); ``--service-env GC_SETTLE=false`` measures
+the defaults for comparison.
 """
 
 

@@ -16,6 +16,8 @@ from typing import IO
 
 import httpx
 
+from switchboard_common.settings import KafkaSettings
+
 _handed_out: set[int] = set()
 _handed_out_lock = threading.Lock()
 
@@ -109,6 +111,19 @@ class LoggedProcess:
             with contextlib.suppress(OSError):
                 self._log.close()
             self._log = None
+
+
+def service_env(kafka: KafkaSettings, instance_id: str, **extra: str) -> dict[str, str]:
+    """What a service started by a test needs to run against ``kafka``: the broker, the topic prefix,
+    an instance id, and a short group session (6 s), so a killed member's partitions move on soon."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "CONSUMER_INSTANCE_ID": instance_id,
+        "CONSUMER_SESSION_TIMEOUT_MS": "6000",
+        "CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
+        **extra,
+    }
 
 
 class ServiceProcess:
