@@ -48,6 +48,7 @@ def test_the_websocket_pipeline_benchmark_counts_every_message_to_its_acknowledg
     assert processes <= set(report["cpu_ms_per_message"])
     assert all(report["rss_mib_peak"][name] > 0 for name in processes)
     assert set(report["gc_seconds"]) == processes - {"load-generator"}
+    assert all(speed > 0 for speed in report["machine"]["reference_speed"].values())
 
 
 def test_the_http_pipeline_benchmark_counts_acknowledgements_from_kafka(kafka_bootstrap, tmp_path):

@@ -18,12 +18,13 @@ from pydantic import SecretStr
 from switchboard_common.events import CHAT_OUTBOUND, MESSAGE_RECEIVED, encode_event
 from switchboard_common.events.models import AckKind, ChatOutbound
 from switchboard_common.schema_catalog import schema_root
-from switchboard_common.settings import KafkaSettings
+from switchboard_common.settings import ConsumerSettings, KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.asgi import running_app
 from switchboard_devenv.kafka_testing import decode_all, publish, read_topic
 from switchboard_devenv.processes import free_port
 from switchboard_intake_chat.app import create_app
+from switchboard_intake_chat.outbound import OutboundRelay
 from switchboard_intake_chat.settings import IntakeChatSettings, WebChatSettings
 
 pytestmark = pytest.mark.kafka
@@ -193,6 +194,25 @@ async def test_outbound_messages_reach_the_open_socket_of_their_conversation_onl
         assert (frame["type"], frame["text"], frame["case_reference"]) == ("message", "reply 1", "SB-TST-REF-001")
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(other.recv(), 1.5)
+
+
+async def test_the_outbound_tail_fetches_in_batches_and_still_delivers_a_lone_message(kafka_settings, kafka_topics):
+    # The tail asks the broker to wait for a batch (fewer fetches to answer under load); a single
+    # message still arrives, after at most the wait. A replay reads at once.
+    relay = OutboundRelay(
+        kafka_settings, kafka_topics, tail_fetch=ConsumerSettings(fetch_min_bytes=64 * 1024).fetch_kwargs()
+    )
+    await relay.start()
+    try:
+        assert relay._tail is not None and relay._reader is not None
+        assert (relay._tail._fetch_min_bytes, relay._tail._fetch_max_wait_ms) == (64 * 1024, 50)
+        assert relay._reader._fetch_min_bytes == 1
+        subscription = relay.subscribe("wc_lone")
+        await send_outbound(kafka_settings, kafka_topics, outbound("wc_lone", 1))
+        item = await asyncio.wait_for(subscription.queue.get(), 15)
+        assert item.message.message_id == "out-wc_lone-1"
+    finally:
+        await relay.stop()
 
 
 async def test_a_client_reconnecting_to_another_replica_gets_what_it_missed_and_nothing_twice(

@@ -159,8 +159,7 @@ class ConsumeLoop:
             session_timeout_ms=self._settings.session_timeout_ms,
             heartbeat_interval_ms=self._settings.heartbeat_interval_ms,
             max_poll_interval_ms=self._settings.max_poll_interval_ms,
-            fetch_min_bytes=self._settings.fetch_min_bytes,
-            fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
+            **self._settings.fetch_kwargs(),
             **self._kafka.client_kwargs(),
         )
         await asyncio.wait_for(self._consumer.start(), self._kafka.send_timeout_s * 3)

@@ -139,6 +139,10 @@ class ConsumerSettings(BaseSettings):
     heartbeat_interval_ms: int = 3_000
     max_poll_interval_ms: int = 300_000
 
+    def fetch_kwargs(self) -> dict[str, int]:
+        """The fetch batching of a consumer that follows a busy topic (a consume loop, a tail)."""
+        return {"fetch_min_bytes": self.fetch_min_bytes, "fetch_max_wait_ms": self.fetch_max_wait_ms}
+
 
 class ServiceSettings(BaseSettings):
     """What every service's settings hold: Kafka, HTTP and logging.

@@ -28,7 +28,9 @@ def create_app(settings: IntakeChatSettings | None = None) -> FastAPI:
     names = TopicNames(settings.kafka.topic_prefix)
     producer = EventProducer(settings.kafka, client_id=f"{settings.kafka.client_id}-{SERVICE}")
     publisher = IntakePublisher(producer, names, SERVICE)
-    relay = OutboundRelay(settings.kafka, names, settings.webchat.replay_limit)
+    relay = OutboundRelay(
+        settings.kafka, names, settings.webchat.replay_limit, tail_fetch=settings.consumer.fetch_kwargs()
+    )
     probe = KafkaProbe(producer)
     chat = WebChat(settings.webchat, publisher, relay)
     health = HealthChecks()

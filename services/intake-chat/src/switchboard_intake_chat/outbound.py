@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,8 +93,17 @@ class Subscription:
 class OutboundRelay:
     """Tails chat.outbound.v1 and replays it for reconnecting clients. See the module docstring."""
 
-    def __init__(self, kafka: KafkaSettings, names: TopicNames, replay_limit: int = 200) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        names: TopicNames,
+        replay_limit: int = 200,
+        *,
+        tail_fetch: Mapping[str, int] | None = None,
+    ) -> None:
+        """``tail_fetch``: the tail's fetch batching (``ConsumerSettings.fetch_kwargs``); replays fetch at once."""
         self._kafka = kafka
+        self._tail_fetch = dict(tail_fetch or {})
         self._topic = names(CHAT_OUTBOUND_TOPIC)
         self._replay_limit = replay_limit
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
@@ -105,17 +115,20 @@ class OutboundRelay:
         self._partitions: list[int] = []
         self.running = False
 
-    def _consumer(self) -> AIOKafkaConsumer:
+    def _consumer(self, **fetch: int) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             client_id=f"{self._kafka.client_id}-webchat-outbound",
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="latest",
+            **fetch,
             **self._kafka.client_kwargs(),
         )
 
     async def start(self) -> None:
-        tail, reader = self._consumer(), self._consumer()
+        # The tail waits for a batch (fewer fetches for the broker to answer under load, at most
+        # fetch_max_wait_ms more to an acknowledgement); a replay is a bounded read, answered at once.
+        tail, reader = self._consumer(**self._tail_fetch), self._consumer()
         await asyncio.wait_for(tail.start(), self._kafka.send_timeout_s * 3)
         await asyncio.wait_for(reader.start(), self._kafka.send_timeout_s * 3)
         self._tail, self._reader = tail, reader

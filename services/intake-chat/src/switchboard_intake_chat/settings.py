@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.channel_settings import optional_settings
-from switchboard_common.settings import ServiceSettings
+from switchboard_common.settings import ConsumerSettings, ServiceSettings
 from switchboard_intake_chat.providers.line import LineSettings
 from switchboard_intake_chat.providers.meta import MetaSettings
 from switchboard_intake_chat.providers.slack import SlackSettings
@@ -54,6 +54,11 @@ class IntakeChatSettings(ServiceSettings):
     )
 
     webchat: WebChatSettings = Field(default_factory=WebChatSettings)
+    consumer: ConsumerSettings = Field(
+        default_factory=ConsumerSettings,
+        description="Only its fetch batching applies: the tail of chat.outbound.v1 (CONSUMER_FETCH_MIN_BYTES, "
+        "CONSUMER_FETCH_MAX_WAIT_MS).",
+    )
     slack: SlackSettings | None = Field(
         default_factory=partial(optional_settings, SlackSettings, "slack"),
         description="Off without SLACK_SIGNING_SECRET.",

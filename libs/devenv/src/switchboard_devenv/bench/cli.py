@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from switchboard_devenv.bench.harness import BenchGateway, machine, table, write_report
+from switchboard_devenv.bench.harness import BenchGateway, machine, reference_speed, table, write_report
 
 WARMUP_RATE = 500
 """Messages per second of the warm-up (lower when the measured rate is lower)."""
@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     mail.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--keep-logs", type=Path, help="write the services' logs to this folder and keep them")
     args = parser.parse_args(argv)
+    speed_at_start = reference_speed()
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as folder:
         logs = Path(folder)
         if args.keep_logs is not None:
@@ -172,9 +173,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:  # pragma: no cover - argparse enforces the choices
             raise SystemExit(2)
-    report["machine"] = machine()
+    report["machine"] = machine(speed_at_start)
+    speed = report["machine"]["reference_speed"]
+    print(
+        f"\nreference speed of this machine (thousand rounds of fixed Python per CPU second; compare runs only at"
+        f" similar speeds): {speed['at_start']} at the start, {speed['at_end']} at the end"
+    )
     path = write_report(args.command, report, args.out)
-    print(f"\nwritten: {path}")
+    print(f"written: {path}")
     return 0
 
 

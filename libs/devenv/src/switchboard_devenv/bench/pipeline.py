@@ -28,7 +28,7 @@ import websockets
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from switchboard_common.partition_reader import topic_partitions
-from switchboard_common.settings import KafkaSettings
+from switchboard_common.settings import ConsumerSettings, KafkaSettings
 from switchboard_common.topics import load_topic_plan
 from switchboard_devenv.bench.harness import BenchGateway, Latency, MemorySampler, cpu_seconds
 from switchboard_devenv.http_client import HttpError, KeepAliveClient
@@ -107,8 +107,13 @@ class OutputTail:
         if self._acks:
             topics.append(names("chat.outbound.v1"))
         self._outbound = names("chat.outbound.v1")
+        # Batched fetches, as the services' consumers: the load generator shares the machine, and the
+        # latencies it records are the records' broker timestamps, which the fetch's wait does not move.
         consumer = AIOKafkaConsumer(
-            isolation_level="read_committed", enable_auto_commit=False, **self._kafka.client_kwargs()
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            **ConsumerSettings().fetch_kwargs(),
+            **self._kafka.client_kwargs(),
         )
         await consumer.start()
         partitions = []
