@@ -1,5 +1,6 @@
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from switchboard_common.events import (
@@ -11,7 +12,14 @@ from switchboard_common.events import (
     encode_event,
 )
 from switchboard_common.events.envelope import new_traceparent, trace_id_of
-from switchboard_common.events.models import AckKind, ChatOutbound
+from switchboard_common.events.models import AckKind, ChatOutbound, IntakeMessage
+
+INTAKE_JSON = (
+    b'{"event_id":"c78a5e46-4d44-5448-ba8e-48dea1108be7","channel":"webchat","channel_account":"webchat:demo",'
+    b'"received_at":"2026-11-24T14:22:49.960368Z","conversation_id":"wc_1","customer":{"key":"cust_1","handle":"wc_1"},'
+    b'"reply_to":{"channel":"webchat","account":"webchat:demo","address":"wc_1"},'
+    b'"text":{"original":"hello","plain":"hello","new_content":"hello"}}'
+)
 
 
 def outbound() -> ChatOutbound:
@@ -35,6 +43,35 @@ def test_an_event_travels_as_cloudevents_binary_mode_headers_with_a_json_value()
     assert decode_event(consumed(record), [CHAT_OUTBOUND]).data == outbound().model_copy(
         update={"sent_at": decode_event(consumed(record), [CHAT_OUTBOUND]).data.sent_at}
     )
+
+
+def test_a_field_given_verbatim_is_written_as_given_and_reads_back_the_same():
+    data = outbound()
+    whole = encode_event(CHAT_OUTBOUND, topic="t", event_id="m-1", source="s", key="c-1", data=data)
+    # As another producer may have written it: other spacing, and a key this version does not know.
+    given = b' { "text" :  "hi", "added_by_a_newer_version": [1, 2] } '
+    spliced = encode_event(
+        CHAT_OUTBOUND, topic="t", event_id="m-1", source="s", key="c-1", data=data, verbatim={"text": given}
+    )
+    as_json = orjson.loads(spliced.value)
+    assert as_json["text"] == {"text": "hi", "added_by_a_newer_version": [1, 2]}
+    assert {k: v for k, v in as_json.items() if k != "text"} == {
+        k: v for k, v in orjson.loads(whole.value).items() if k != "text"
+    }
+    assert spliced.headers[:3] == whole.headers[:3] and spliced.key == whole.key
+
+
+def test_a_model_whose_only_field_is_verbatim_is_still_one_json_object():
+    record = encode_event(
+        MESSAGE_RECEIVED,
+        topic="t",
+        event_id="x",
+        source="s",
+        key="k",
+        data=IntakeMessage.model_validate_json(INTAKE_JSON),
+        verbatim={name: orjson.dumps(value) for name, value in orjson.loads(INTAKE_JSON).items()},
+    )
+    assert IntakeMessage.model_validate_json(record.value) == IntakeMessage.model_validate_json(INTAKE_JSON)
 
 
 def test_the_trace_continues_across_a_hop():

@@ -73,6 +73,22 @@ async def test_a_message_is_classified_by_rules_and_model_onto_intake_classified
     assert classified.classification.model == f"rules/switchboard-default-v1+model/{model.label}"
 
 
+async def test_the_message_goes_on_as_it_was_consumed_not_serialised_again(processor, intake_message, intake_record):
+    message = intake_message("wx-3", "Where is my parcel?")
+    source = intake_record(NAMES, message)
+    # A newer intake adapter may add a field this classifier does not know: it is kept, not dropped.
+    newer = orjson.loads(source.value) | {"added_by_a_newer_adapter": {"x": 1}}
+    record = consumed(source, 0, 8)
+    record.value = orjson.dumps(newer)
+
+    (output,) = await process(processor, record)
+
+    assert orjson.loads(output.value)["message"] == newer
+    classified = decode_event(consumed(output, 0, 0), [MESSAGE_CLASSIFIED]).data
+    assert classified.message == message
+    assert classified.classification.topic is MessageTopic.LOGISTICS
+
+
 async def test_the_same_message_always_gets_the_same_classified_event_id(processor, intake_message, intake_record):
     source = intake_record(NAMES, intake_message("wx-2", "退款什么时候到账？"))
     first = await process(processor, consumed(source, 0, 7))

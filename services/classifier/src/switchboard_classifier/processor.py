@@ -55,5 +55,7 @@ class ClassifierProcessor(Processor):
                 key=message.conversation_id,
                 data=classified,
                 traceparent=event.traceparent,
+                # The message as consumed (validated by decode_event): not serialised a second time.
+                verbatim={"message": record.value} if record.value is not None else None,
             )
         ]

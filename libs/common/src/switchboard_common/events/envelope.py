@@ -134,8 +134,15 @@ def encode_event(
     time: datetime | None = None,
     subject: str | None = None,
     traceparent: str | None = None,
+    verbatim: Mapping[str, bytes] | None = None,
 ) -> OutgoingRecord:
-    """Serialise ``data`` as a CloudEvent record for ``topic``."""
+    """Serialise ``data`` as a CloudEvent record for ``topic``.
+
+    ``verbatim``: fields of ``data`` whose JSON is already at hand, as it was consumed and validated
+    (the intake message inside a classified one): written as they are instead of serialised again.
+    Each must be the JSON of a value that validates as the field, and is what readers of the field
+    see; unknown keys in it pass through, as readers ignore them.
+    """
     if not isinstance(data, spec.model):
         raise TypeError(f"{spec.ce_type} carries {spec.model.__name__}, not {type(data).__name__}")
     when = (time or datetime.now(UTC)).astimezone(UTC)
@@ -150,7 +157,12 @@ def encode_event(
     ]
     if subject:
         headers.append(("ce_subject", subject.encode()))
-    value = data.__pydantic_serializer__.to_json(data)
+    if verbatim:
+        rest = data.__pydantic_serializer__.to_json(data, exclude=set(verbatim))
+        given = b",".join(orjson.dumps(name) + b":" + raw for name, raw in verbatim.items())
+        value = b"{" + given + (b"," + rest[1:] if len(rest) > 2 else b"}")
+    else:
+        value = data.__pydantic_serializer__.to_json(data)
     return OutgoingRecord(topic=topic, key=key.encode(), value=value, headers=tuple(headers))
 
 
