@@ -178,8 +178,8 @@ def reference_speed(seconds: float = 1.0) -> float:
     """Rounds per CPU second (thousands) of a fixed piece of pure Python: strings, dicts, integers.
 
     The same code on the same machine should always give the same figure, but a shared virtual machine
-    does not: on this one, with nothing else running, consecutive half-second measurements ranged from
-    2,100 to 3,000. A run's figures are comparable with another's only at a similar reference speed;
+    does not: on this one, with nothing else running, half-second measurements within one hour ranged
+    from 1,500 to 3,000. A run's figures are comparable with another's only at a similar reference speed;
     the report records it at the start and the end of the run. It is CPU time, so the run's other
     processes do not lower it (only what the host does).
     """
