@@ -106,6 +106,27 @@ def test_a_client_gets_its_attempts_per_minute_and_then_waits_for_the_next_minut
     assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
     assert limiter.allow("b")
     now[0] = 61.0
+    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
+
+
+def test_a_burst_across_the_end_of_a_clock_minute_gets_no_second_allowance():
+    # Counting per clock minute let 3 + 3 requests through in two seconds around hh:mm:59.
+    now = [59.0]
+    limiter = ClientLimiter(3, clock=lambda: now[0])
+    assert [limiter.allow("a") for _ in range(3)] == [True, True, True]
+    now[0] = 61.0
+    assert [limiter.allow("a") for _ in range(3)] == [False, False, False]
+    now[0] = 79.1  # one request back every 20 s (3 a minute), the refused ones not counted against it
+    assert [limiter.allow("a") for _ in range(2)] == [True, False]
+
+
+def test_the_limiter_forgets_the_clients_seen_least_recently_first():
+    now = [0.0]
+    limiter = ClientLimiter(1, clock=lambda: now[0], max_clients=2)
+    assert limiter.allow("a") and limiter.allow("b")
+    assert not limiter.allow("a")  # a is seen again: b is now the least recent
+    assert limiter.allow("c")  # b forgotten
+    assert limiter.allow("b")  # forgotten, so a fresh allowance; this pushes a out in turn
     assert limiter.allow("a")
 
 

@@ -61,23 +61,28 @@ HEADERS = {
 
 
 class ClientLimiter:
-    """At most ``per_minute`` requests per client address in each minute (fixed windows, bounded memory)."""
+    """``per_minute`` requests per client address: a bucket per address that holds ``per_minute`` and
+    refills at that rate (a burst, then one more every ``60 / per_minute`` seconds). Unlike counts per
+    clock minute, a burst that straddles a minute's end gets no second allowance. Bounded memory: the
+    addresses seen least recently are forgotten first."""
 
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, max_clients: int = 50_000):
-        self._per_minute = per_minute
+        self._per_minute = float(per_minute)
+        self._per_second = per_minute / 60.0
         self._clock = clock
         self._max = max_clients
-        self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # address -> (requests left, at)
 
     def allow(self, client: str) -> bool:
-        window = int(self._clock() // 60)
-        seen_window, count = self._counts.get(client, (window, 0))
-        count = count + 1 if seen_window == window else 1
-        self._counts[client] = (window, count)
-        self._counts.move_to_end(client)
-        while len(self._counts) > self._max:
-            self._counts.popitem(last=False)
-        return count <= self._per_minute
+        now = self._clock()
+        left, at = self._buckets.get(client, (self._per_minute, now))
+        left = min(self._per_minute, left + (now - at) * self._per_second)
+        allowed = left >= 1.0
+        self._buckets[client] = (left - 1.0 if allowed else left, now)
+        self._buckets.move_to_end(client)
+        while len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)
+        return allowed
 
 
 class RecordedAnswers:
