@@ -54,8 +54,15 @@ class Outcome:
         return found
 
 
-async def collect(kafka: KafkaSettings, names: TopicNames, expected: set[str], timeout: float = 120) -> Outcome:
-    """Read the pipeline's outputs until every expected message is acknowledged, then a little longer."""
+async def collect(
+    kafka: KafkaSettings, names: TopicNames, expected: set[str], timeout: float = 120, outputs_timeout: float = 30
+) -> Outcome:
+    """Read the pipeline's outputs until every expected message is acknowledged, then a little longer.
+
+    ``outputs_timeout``: how long the routed, department and ack-record topics may take, each, to hold
+    every expected message once the acknowledgements are in (a generic acknowledgement can come before
+    the message is routed, when routing is slow).
+    """
 
     def all_acked(records: list) -> bool:
         ids = {m.in_reply_to for m in decode_valid(records, CHAT_OUTBOUND)}
@@ -63,16 +70,18 @@ async def collect(kafka: KafkaSettings, names: TopicNames, expected: set[str], t
 
     outbound = await read_topic(kafka, names("chat.outbound.v1"), until=all_acked, timeout=timeout, settle=3)
     routed = decode_valid(
-        await read_topic(kafka, names("intake.routed.v1"), count=len(expected), timeout=30, settle=1), MESSAGE_ROUTED
+        await read_topic(kafka, names("intake.routed.v1"), count=len(expected), timeout=outputs_timeout, settle=1),
+        MESSAGE_ROUTED,
     )
     departments = {r.routing.department for r in routed if r.routing.department}
     cases: collections.Counter[str] = collections.Counter()
     for department in sorted(departments):
         want = sum(1 for r in routed if r.routing.department == department)
-        records = await read_topic(kafka, names.department(department), count=want, timeout=30, settle=0.5)
+        records = await read_topic(kafka, names.department(department), count=want, timeout=outputs_timeout, settle=0.5)
         cases.update(c.message_event_id for c in decode_valid(records, CASE_OPENED))
     acks = decode_valid(
-        await read_topic(kafka, names("notify.acks.v1"), count=len(expected), timeout=30, settle=1), ACK_RECORDED
+        await read_topic(kafka, names("notify.acks.v1"), count=len(expected), timeout=outputs_timeout, settle=1),
+        ACK_RECORDED,
     )
     return Outcome(
         routed=collections.Counter(r.message.event_id for r in routed),

@@ -66,5 +66,9 @@ async def test_a_broker_restart_mid_stream_is_answered_with_retryable_errors_and
 
     expected = {m.event_id for m in sent}
     started = time.monotonic()
-    outcome = await collect(gateway.kafka, gateway.names, expected, timeout=240)
+    # Once, on a slow machine, the broker was away for about a minute (stopping and starting it took that
+    # long) and 964 messages, all acknowledged (generic acknowledgements come at half the chat SLA), were
+    # not yet routed 55 s after the stream; reruns with a minute's outage passed. Routing gets 150 s to
+    # catch up here; a message lost still fails the test.
+    outcome = await collect(gateway.kafka, gateway.names, expected, timeout=240, outputs_timeout=150)
     assert outcome.problems(expected) == [], f"after {time.monotonic() - started:.0f}s"
