@@ -6,13 +6,13 @@ import pytest
 from pydantic import SecretStr
 
 from switchboard_common.events.models import AckKind, Channel, ChatOutbound, Language
+from switchboard_common.rate_limit import KeyedRateLimiter
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_intake_chat.outbound import Cursor, OutboundItem, OutboundRelay
 from switchboard_intake_chat.settings import WebChatSettings
 from switchboard_intake_chat.webchat.normalise import normalise_webchat
 from switchboard_intake_chat.webchat.protocol import ChatMessageIn, ErrorCode
-from switchboard_intake_chat.webchat.rate_limit import SessionRateLimiter
 from switchboard_intake_chat.webchat.routes import ChatRejected, ChatSocket, WebChat
 from switchboard_intake_chat.webchat.session import new_session, verify_session
 
@@ -38,7 +38,7 @@ def test_an_expired_token_is_refused():
 
 
 def test_the_rate_limiter_allows_a_burst_then_the_sustained_rate():
-    limiter = SessionRateLimiter(rate=2.0, burst=3)
+    limiter = KeyedRateLimiter(rate=2.0, burst=3)
     assert [limiter.acquire("s", 0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
     assert limiter.acquire("s", 0.0) == pytest.approx(0.5)
     assert limiter.acquire("s", 0.5) == 0.0

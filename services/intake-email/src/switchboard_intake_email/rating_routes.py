@@ -27,6 +27,7 @@ from prometheus_client import Counter
 from switchboard_common.events.models import Language
 from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limited
 from switchboard_common.producer import KafkaUnavailable
+from switchboard_common.rate_limit import KeyedRateLimiter
 from switchboard_common.satisfaction import RatingLink
 from switchboard_intake_email.rating import (
     MAX_TOKEN_CHARS,
@@ -61,28 +62,17 @@ HEADERS = {
 
 
 class ClientLimiter:
-    """``per_minute`` requests per client address: a bucket per address that holds ``per_minute`` and
-    refills at that rate (a burst, then one more every ``60 / per_minute`` seconds). Unlike counts per
-    clock minute, a burst that straddles a minute's end gets no second allowance. Bounded memory: the
-    addresses seen least recently are forgotten first."""
+    """``per_minute`` requests per client address: a burst of ``per_minute``, then one more every
+    ``60 / per_minute`` seconds (:class:`~switchboard_common.rate_limit.KeyedRateLimiter`). Unlike counts
+    per clock minute, a burst that straddles a minute's end gets no second allowance. Bounded memory:
+    the addresses seen least recently are forgotten first."""
 
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, max_clients: int = 50_000):
-        self._per_minute = float(per_minute)
-        self._per_second = per_minute / 60.0
+        self._buckets = KeyedRateLimiter(per_minute / 60.0, per_minute, max_keys=max_clients)
         self._clock = clock
-        self._max = max_clients
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # address -> (requests left, at)
 
     def allow(self, client: str) -> bool:
-        now = self._clock()
-        left, at = self._buckets.get(client, (self._per_minute, now))
-        left = min(self._per_minute, left + (now - at) * self._per_second)
-        allowed = left >= 1.0
-        self._buckets[client] = (left - 1.0 if allowed else left, now)
-        self._buckets.move_to_end(client)
-        while len(self._buckets) > self._max:
-            self._buckets.popitem(last=False)
-        return allowed
+        return self._buckets.acquire(client, self._clock()) == 0.0
 
 
 class RecordedAnswers:

@@ -20,11 +20,11 @@ from pydantic import BaseModel, ValidationError
 from switchboard_common.events.models import IntakeMessage
 from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limited
 from switchboard_common.producer import KafkaUnavailable
+from switchboard_common.rate_limit import KeyedRateLimiter
 from switchboard_intake_chat.outbound import Cursor, OutboundItem, OutboundRelay
 from switchboard_intake_chat.settings import WebChatSettings
 from switchboard_intake_chat.webchat.normalise import normalise_webchat, normalise_webchat_action
 from switchboard_intake_chat.webchat.protocol import CLIENT_ID, ChatActionIn, ChatMessageIn, ErrorCode, Ping
-from switchboard_intake_chat.webchat.rate_limit import SessionRateLimiter
 from switchboard_intake_chat.webchat.session import ChatSession, new_session, verify_session
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class WebChat:
         self.relay = relay
         self._clock = clock
         self._secret = settings.session_secret.get_secret_value().encode()
-        self._limiter = SessionRateLimiter(settings.rate_per_second, settings.rate_burst)
+        self._limiter = KeyedRateLimiter(settings.rate_per_second, settings.rate_burst)
 
     def new_session(self) -> ChatSession:
         return new_session(self._secret, int(self._clock()))
