@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+import httpx
 
 from switchboard_common.events import ACK_RECORDED, CASE_OPENED, CHAT_OUTBOUND, MESSAGE_ROUTED
 from switchboard_common.events.models import AckOutcome
@@ -89,3 +92,22 @@ async def collect(
         acknowledged=collections.Counter(m.in_reply_to for m in decode_valid(outbound, CHAT_OUTBOUND)),
         ack_records=collections.Counter(a.message_event_id for a in acks if a.outcome is AckOutcome.SENT),
     )
+
+
+CONSUMER_METRICS = ("switchboard_consumed_records_total{", "switchboard_consumer_lag_records{")
+
+
+async def describe_consumers(urls: Mapping[str, str]) -> str:
+    """For a failure message: each service's liveness and what its consume loops processed and lag behind."""
+    lines = []
+    async with httpx.AsyncClient(timeout=5) as client:
+        for name, url in urls.items():
+            try:
+                live = (await client.get(url + "/healthz")).text
+                metrics = (await client.get(url + "/metrics")).text
+            except httpx.HTTPError as exc:
+                lines.append(f"{name}: unreachable ({exc!r})")
+                continue
+            lines.append(f"{name}: /healthz {live}")
+            lines += [f"  {m}" for m in metrics.splitlines() if m.startswith(CONSUMER_METRICS)]
+    return "\n".join(lines)

@@ -7,7 +7,7 @@ import asyncio
 import time
 
 import pytest
-from pipeline_checks import collect, texts
+from pipeline_checks import collect, describe_consumers, texts
 
 from switchboard_devenv.chat_client import ChatCustomers
 
@@ -66,9 +66,15 @@ async def test_a_broker_restart_mid_stream_is_answered_with_retryable_errors_and
 
     expected = {m.event_id for m in sent}
     started = time.monotonic()
-    # Once, on a slow machine, the broker was away for about a minute (stopping and starting it took that
-    # long) and 964 messages, all acknowledged (generic acknowledgements come at half the chat SLA), were
-    # not yet routed 55 s after the stream; reruns with a minute's outage passed. Routing gets 150 s to
-    # catch up here; a message lost still fails the test.
+    # In the full suite the broker holds thousands of partitions: stopping and starting it takes up to a
+    # minute, and for some seconds after it listens again its metadata names no broker. Twice in CI
+    # simulations about a thousand acknowledged messages then stayed unrouted: once because the
+    # classifier's loop had ended (its replacement producer started in that window, aiokafka raised an
+    # AssertionError, now a retried connection error); the other time the logs do not say. Routing gets
+    # 150 s to catch up after a long outage; a message lost or stuck still fails the test, with what each
+    # consuming service reports about its loops.
     outcome = await collect(gateway.kafka, gateway.names, expected, timeout=240, outputs_timeout=150)
-    assert outcome.problems(expected) == [], f"after {time.monotonic() - started:.0f}s"
+    problems = outcome.problems(expected)
+    if problems:
+        consumers = {name: gateway.url(name) for name in ("classifier", "dispatcher", "notifier")}
+        pytest.fail(f"after {time.monotonic() - started:.0f}s: {problems}\n{await describe_consumers(consumers)}")

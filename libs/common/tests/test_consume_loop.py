@@ -218,3 +218,94 @@ async def test_no_record_is_processed_before_the_processor_rebuilt_its_state_and
     await run_until(make_loop(slow, kafka_settings, kafka_topics), lambda: len(slow.seen) == 6)
     assert slow.failed_once
     assert await read_topic(kafka_settings, kafka_topics("chat.outbound.v1") + ".dlq", timeout=1) == []
+
+
+async def _copies_exactly_once(settings: KafkaSettings, names: TopicNames, count: int) -> None:
+    copies = await read_topic(settings, names("case.updates.v1"), count=count, settle=1.0)
+    assert sorted(r.header("ce_id") for r in copies) == sorted(f"copy-m-{i}" for i in range(count))
+
+
+async def test_a_replacement_producer_that_fails_to_start_oddly_does_not_end_the_loop(
+    kafka_settings: KafkaSettings, kafka_topics: TopicNames, monkeypatch, caplog
+):
+    # What a CI run saw: the broker away for a minute, the transaction could neither commit nor abort, the
+    # replacement producer started while the broker was loading its metadata and aiokafka raised an
+    # AssertionError, and the classifier's loop ended: 1,041 messages never routed.
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaConnectionError
+
+    settings = kafka_settings.model_copy(update={"exactly_once": True})
+    await publish(settings, [record(kafka_topics, chat(i)) for i in range(4)])
+    echo = Echo(kafka_topics, kafka_topics("case.updates.v1"))
+    loop = make_loop(echo, settings, kafka_topics)
+    await loop.start()
+    first = loop._producer.raw
+
+    async def broker_gone(*args, **kwargs):
+        raise KafkaConnectionError("broker gone")
+
+    first.commit_transaction = broker_gone  # type: ignore[method-assign]
+    first.abort_transaction = broker_gone  # type: ignore[method-assign]
+    real_start = AIOKafkaProducer.start
+    starts = 0
+
+    async def start_while_the_broker_loads(self):
+        nonlocal starts
+        starts += 1
+        if starts == 1:
+            raise AssertionError("Did we not perform bootstrap?")
+        await real_start(self)
+
+    monkeypatch.setattr(AIOKafkaProducer, "start", start_while_the_broker_loads)
+    task = loop.start_background()
+    try:
+        async with asyncio.timeout(60):
+            while sum(loop._committed.values()) < 4:
+                assert not task.done(), f"the loop ended: {task.exception()!r}"
+                await asyncio.sleep(0.05)
+    finally:
+        await loop.stop()
+    assert starts >= 2
+    assert "could not restart the producer yet" in caplog.text
+    await _copies_exactly_once(settings, kafka_topics, 4)
+
+
+async def test_a_failure_in_the_recovery_itself_is_retried_and_rewinds_before_the_next_batch(
+    delivery_mode: KafkaSettings, kafka_topics: TopicNames, caplog
+):
+    await publish(delivery_mode, [record(kafka_topics, chat(i)) for i in range(6)])
+    echo = Echo(kafka_topics, kafka_topics("case.updates.v1"))
+    echo.fail_transiently = 1  # the first batch fails and is rewound ...
+    loop = make_loop(echo, delivery_mode, kafka_topics)
+    await loop.start()
+    consumer = loop._consumer
+    real_seek, real_seek_to_beginning = consumer.seek, consumer.seek_to_beginning
+    broken = {"seeks": 1}
+
+    def seek(tp, offset):
+        if broken["seeks"]:
+            broken["seeks"] -= 1
+            raise RuntimeError("seek failed")
+        real_seek(tp, offset)
+
+    async def seek_to_beginning(*partitions):
+        if broken["seeks"]:
+            broken["seeks"] -= 1
+            raise RuntimeError("seek failed")  # ... and the rewind itself fails once
+        await real_seek_to_beginning(*partitions)
+
+    consumer.seek = seek  # type: ignore[method-assign]
+    consumer.seek_to_beginning = seek_to_beginning  # type: ignore[method-assign]
+    task = loop.start_background()
+    try:
+        async with asyncio.timeout(60):
+            while sum(loop._committed.values()) < 6:
+                assert not task.done(), f"the loop ended: {task.exception()!r}"
+                await asyncio.sleep(0.05)
+    finally:
+        await loop.stop()
+    assert broken["seeks"] == 0
+    assert "consume loop iteration failed" in caplog.text
+    # Rewound before the next batch: not one record skipped, none processed twice.
+    assert echo.seen == [f"m-{i}" for i in range(6)]
+    await _copies_exactly_once(delivery_mode, kafka_topics, 6)

@@ -309,3 +309,29 @@ async def test_a_resumed_socket_is_accepting_messages_while_its_replay_is_still_
             release.set()
             replayed = json.loads(await asyncio.wait_for(ws.recv(), 15))
     assert replayed["text"] == "reply 1"
+
+
+async def test_the_outbound_tail_outlives_an_unexpected_error_from_the_client(kafka_settings, kafka_topics):
+    relay = OutboundRelay(kafka_settings, kafka_topics)
+    await relay.start()
+    try:
+        assert relay._tail is not None
+        tail = relay._tail
+        real_getmany = tail.getmany
+        failures = {"left": 1}
+
+        async def getmany(*args, **kwargs):
+            if failures["left"]:
+                failures["left"] -= 1
+                raise AssertionError("Did we not perform bootstrap?")
+            return await real_getmany(*args, **kwargs)
+
+        tail.getmany = getmany  # type: ignore[method-assign]
+        subscription = relay.subscribe("wc_odd")
+        await send_outbound(kafka_settings, kafka_topics, outbound("wc_odd", 1))
+        item = await asyncio.wait_for(subscription.queue.get(), 15)
+        assert item.message.message_id == "out-wc_odd-1"
+        assert failures["left"] == 0
+        assert relay.is_ready()
+    finally:
+        await relay.stop()

@@ -13,6 +13,9 @@ records it produces. The loop wraps the transport around it:
 * a transient failure (Kafka or a dependency unavailable) rewinds to the last commit, rebuilds the
   processor's state for those partitions, backs off with jitter and tries again: back-pressure,
   never a dead letter;
+* nothing ends the loop but :meth:`ConsumeLoop.stop`: an unexpected failure outside one record's
+  processing (in the recovery itself, say) is logged, every assigned partition is rewound to its last
+  commit, and the loop goes on;
 * newly assigned partitions stay paused until the processor has rebuilt its state for them;
 * a rebalance waits for the batch in flight to finish and commit before partitions are revoked;
 * stopping drains the batch in flight and commits it.
@@ -137,6 +140,7 @@ class ConsumeLoop:
         self._committed: dict[TopicPartition, int] = {}
         self._failures: dict[tuple[str, int, int], int] = defaultdict(int)
         self._failing_since: float | None = None
+        self._rewind_all = False
         self.last_iteration = time.monotonic()
         self.last_commit: float | None = None
         self.started = False
@@ -168,7 +172,13 @@ class ConsumeLoop:
 
     def start_background(self) -> asyncio.Task[None]:
         self._task = asyncio.create_task(self.run(), name=f"consume-loop-{self.group_id}")
+        self._task.add_done_callback(self._ended)
         return self._task
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # run() retries every failure it knows of; reaching here is a bug. Liveness now fails (is_alive).
+            log.critical("consume loop ended with an error", exc_info=task.exception())
 
     async def stop(self) -> None:
         """Drain the batch in flight, commit it, leave the group."""
@@ -221,26 +231,46 @@ class ConsumeLoop:
         backoff = _Backoff()
         while not self._stopping.is_set():
             self.last_iteration = time.monotonic()
-            if self._initialising and not await self._initialise():
-                await self._sleep(backoff.next())
-                continue
             try:
-                batch = await self._consumer.getmany(
-                    timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.max_batch
-                )
-            except KafkaError as exc:
-                log.warning("poll failed", extra={"error": repr(exc)})
+                ok = await self._iterate()
+            except Exception:
+                # Nothing may end the loop but stop(): a service whose loop has ended consumes nothing and
+                # only a liveness probe would notice. Whatever failed (recovery itself, say) may have left
+                # the consumer's position past records that were never committed: every assigned partition
+                # is rewound to its last commit before the next batch, or nothing is polled.
+                PROCESSING_RETRIES.labels("unexpected").inc()
+                log.exception("consume loop iteration failed; rewinding to the last commit and retrying")
                 self._mark_failing()
-                await self._sleep(backoff.next())
-                continue
-            async with self._lock:
-                if self._stopping.is_set() and not batch:
-                    break
-                ok = await self._handle(batch)
+                self._rewind_all = True
+                ok = False
+            if ok is None:
+                break
             if ok:
                 backoff.reset()
             else:
                 await self._sleep(backoff.next())
+
+    async def _iterate(self) -> bool | None:
+        """Poll and handle one batch: True when it went through, False to back off, None to stop."""
+        assert self._consumer is not None
+        if self._rewind_all:
+            async with self._lock:
+                await self._recover(set(self._assigned))
+                self._rewind_all = False
+        if self._initialising and not await self._initialise():
+            return False
+        try:
+            batch = await self._consumer.getmany(
+                timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.max_batch
+            )
+        except KafkaError as exc:
+            log.warning("poll failed", extra={"error": repr(exc)})
+            self._mark_failing()
+            return False
+        async with self._lock:
+            if self._stopping.is_set() and not batch:
+                return None
+            return await self._handle(batch)
 
     # -- one batch -------------------------------------------------------------------------------
 
@@ -274,7 +304,10 @@ class ConsumeLoop:
             log.exception("batch failed unexpectedly, rewinding to the last commit")
             await self._recover(set(records))
             return False
-        self._failing_since = None
+        if self._failing_since is not None:
+            failing = round(time.monotonic() - self._failing_since, 1)
+            log.info("batches go through again", extra={"failing_seconds": failing})
+            self._failing_since = None
         self.last_commit = time.monotonic()
         BATCH_SECONDS.observe(time.perf_counter() - started)
         for tp, recs in records.items():
@@ -376,7 +409,7 @@ class ConsumeLoop:
             try:
                 await self._producer.start()
                 self._producer_broken = False
-            except (TimeoutError, KafkaError) as exc:
+            except Exception as exc:  # retried on the next failed batch ("producer not started")
                 log.warning("could not restart the producer yet", extra={"error": repr(exc)})
         rewind = (partitions | {tp for tp in self._assigned if tp in self._processed}) & self._assigned
         for tp in rewind:
@@ -400,6 +433,8 @@ class ConsumeLoop:
     # -- rebalancing -----------------------------------------------------------------------------
 
     async def _revoke(self, revoked: set[TopicPartition]) -> None:
+        if revoked:
+            log.info("partitions revoked", extra={"partitions": _names(revoked)})
         async with self._lock:
             initialised = revoked & self._assigned - self._initialising
             self._assigned -= revoked
@@ -422,6 +457,7 @@ class ConsumeLoop:
         if not fresh:
             return
         consumer.pause(*fresh)
+        log.info("partitions assigned", extra={"partitions": _names(fresh)})
         self._assigned |= fresh
         self._initialising |= fresh
         for tp in fresh:
@@ -479,6 +515,10 @@ class ConsumeLoop:
 
 
 _lag_keys: set[tuple[str, str]] = set()
+
+
+def _names(partitions: Collection[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}:{tp.partition}" for tp in partitions)
 
 
 def _forget_lag(tp: TopicPartition) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from switchboard_common.events.envelope import OutgoingRecord
@@ -61,6 +61,16 @@ async def queue_records(producer: AIOKafkaProducer, records: Sequence[OutgoingRe
                 batch.append(timestamp=None, key=record.key, value=record.value, headers=list(record.headers))
         futures.append(await producer.send_batch(batch, topic, partition=partition))
     return futures
+
+
+def _still_starting(exc: AssertionError) -> KafkaConnectionError:
+    """aiokafka 0.14 asserts that its metadata names a broker when it looks up a transaction coordinator.
+
+    A broker that is starting (after a restart, with many partitions to load) already answers metadata
+    requests, with no broker in them, for some seconds: a producer started then fails that assertion. It is
+    Kafka not being ready yet, so it is reported as the connection error callers already retry.
+    """
+    return KafkaConnectionError(f"Kafka is not ready yet (its metadata names no broker): {exc!r}")
 
 
 class KafkaUnavailable(Exception):
@@ -114,12 +124,15 @@ class EventProducer:
         return self._producer
 
     async def start(self, timeout: float | None = None) -> None:
+        """Connect, or raise a :class:`KafkaError` (or ``TimeoutError``) that the caller retries."""
         producer = self._create()
         try:
             await asyncio.wait_for(producer.start(), timeout or self._settings.send_timeout_s * 3)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), self._settings.send_timeout_s)
+            if isinstance(exc, AssertionError):
+                raise _still_starting(exc) from exc
             raise
         self._producer = producer
         self._started = True
@@ -191,7 +204,7 @@ class EventProducer:
                 await self.start()
                 self._failures_since_success = 0
                 return
-            except (TimeoutError, KafkaError, OSError) as exc:
+            except Exception as exc:  # whatever it is, a producer that never comes back means 503s for good
                 log.warning("Kafka producer not back yet", extra={"error": repr(exc)[:300]})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -203,6 +216,6 @@ class EventProducer:
         try:
             async with asyncio.timeout(timeout):
                 await self._producer.client.fetch_all_metadata()
-        except (TimeoutError, KafkaError, OSError):
+        except Exception:  # any failure is a "no" (the probe asking every few seconds must not end)
             return False
         return True

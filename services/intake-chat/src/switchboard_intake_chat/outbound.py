@@ -170,6 +170,12 @@ class OutboundRelay:
                 log.warning("outbound tail poll failed", extra={"error": repr(exc)})
                 await asyncio.sleep(1)
                 continue
+            except Exception:
+                # The tail must outlive whatever the client raises (aiokafka has asserted on a broker still
+                # starting): without it no socket here gets an acknowledgement until the process restarts.
+                log.exception("outbound tail poll failed unexpectedly")
+                await asyncio.sleep(1)
+                continue
             subscribers = self._subscribers
             for raws in batch.values():
                 for raw in raws:
