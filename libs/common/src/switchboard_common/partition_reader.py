@@ -32,7 +32,7 @@ def to_consumed(raw: Any) -> ConsumedRecord:
         offset=raw.offset,
         key=raw.key,
         value=raw.value,
-        headers={k: v for k, v in (raw.headers or ())},
+        headers=dict(raw.headers or ()),
         timestamp_ms=raw.timestamp,
     )
 

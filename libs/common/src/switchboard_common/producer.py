@@ -11,7 +11,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from switchboard_common.events.envelope import OutgoingRecord
 from switchboard_common.metrics import (
@@ -20,15 +19,13 @@ from switchboard_common.metrics import (
     KAFKA_PRODUCED,
     KAFKA_PRODUCER_RECYCLES,
 )
+from switchboard_common.partitioning import PARTITIONER
 from switchboard_common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
 RECYCLE_AFTER_ERRORS = 20
 """Kafka errors in a row (not timeouts) after which the producer is replaced."""
-
-
-_PARTITIONER = DefaultPartitioner()
 
 
 async def queue_records(producer: AIOKafkaProducer, records: Sequence[OutgoingRecord]) -> list[asyncio.Future[Any]]:
@@ -49,7 +46,7 @@ async def queue_records(producer: AIOKafkaProducer, records: Sequence[OutgoingRe
             every = partitions_of.get(record.topic)
             if every is None:
                 every = partitions_of[record.topic] = sorted(await producer.partitions_for(record.topic))
-            partition = _PARTITIONER(record.key, every, every)
+            partition = PARTITIONER(record.key, every, every)
         groups.setdefault((record.topic, partition), []).append(record)
     futures: list[asyncio.Future[Any]] = []
     for (topic, partition), group in groups.items():
@@ -113,6 +110,7 @@ class EventProducer:
             compression_type=settings.compression_type,
             transactional_id=self._transactional_id,
             transaction_timeout_ms=settings.transaction_timeout_ms,
+            partitioner=PARTITIONER,
             **settings.client_kwargs(),
         )
 

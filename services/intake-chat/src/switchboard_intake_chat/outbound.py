@@ -19,12 +19,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter, Gauge
 
 from switchboard_common.events import CHAT_OUTBOUND, InvalidMessage, decode_event
 from switchboard_common.events.models import ChatOutbound
 from switchboard_common.partition_reader import to_consumed
+from switchboard_common.partitioning import PARTITIONER
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import CHAT_OUTBOUND as CHAT_OUTBOUND_TOPIC
 from switchboard_common.topics import TopicNames
@@ -111,7 +111,6 @@ class OutboundRelay:
         self._reader: AIOKafkaConsumer | None = None
         self._reader_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._partitioner = DefaultPartitioner()
         self._partitions: list[int] = []
         self.running = False
 
@@ -218,7 +217,7 @@ class OutboundRelay:
                 del self._subscribers[subscription.conversation_id]
 
     def partition_of(self, conversation_id: str) -> int:
-        return int(self._partitioner(conversation_id.encode(), self._partitions, self._partitions))
+        return PARTITIONER(conversation_id.encode(), self._partitions, self._partitions)
 
     async def replay(self, conversation_id: str, after: Cursor | None, since_ms: int) -> list[OutboundItem]:
         """Messages of the conversation after ``after`` (or written since ``since_ms``), oldest first.
