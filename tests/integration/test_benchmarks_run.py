@@ -60,6 +60,24 @@ def test_the_http_pipeline_benchmark_counts_acknowledgements_from_kafka(kafka_bo
     assert report["not_routed"] == report["not_acknowledged"] == 0
 
 
+def test_repeated_windows_each_count_every_message_and_report_their_spread(kafka_bootstrap, tmp_path):
+    report = _bench(
+        kafka_bootstrap, tmp_path, "pipeline", "--transport", "ws", "--rate", "40", "--duration", "2",
+        "--sockets", "10", "--warmup", "0", "--repeat", "2",
+    )  # fmt: skip
+    windows = report["repeats"]
+    assert len(windows) == 2
+    for window in windows:
+        assert window["offered"] == window["accepted"] == 80
+        assert window["not_routed"] == window["not_acknowledged"] == 0
+        assert all(speed > 0 for speed in window["reference_speed"].values())
+    ack_p99s = sorted(window["latency"]["intake_to_ack"]["p99_ms"] for window in windows)
+    assert report["latency"]["intake_to_ack"]["p99_ms"] == ack_p99s[0]  # the lower median of two
+    for name, (low, median, high) in report["p99_spread_ms"].items():
+        assert low <= median <= high
+        assert {low, high} == {window["latency"][name]["p99_ms"] for window in windows}
+
+
 def test_the_consumer_benchmark_drains_every_input_through_each_service_and_the_passthrough(kafka_bootstrap, tmp_path):
     report = _bench(kafka_bootstrap, tmp_path, "consumers", "--messages", "300")
     assert set(report["consumers"]) == {"classifier", "dispatcher", "notifier"}

@@ -1,6 +1,6 @@
 """``switchboard-bench``: benchmarks that print a table and write JSON (to ``bench-results/``).
 
-    switchboard-bench pipeline [--transport http|ws] [--rate 1000] [--duration 30] [--sockets 1000]
+    switchboard-bench pipeline [--transport http|ws] [--rate 1000] [--duration 30] [--sockets 1000] [--repeat 1]
     switchboard-bench consumers [--messages 20000]
     switchboard-bench email [--messages 3000]
 
@@ -76,11 +76,65 @@ async def _pipeline(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
                 sockets=min(args.sockets, 200),
                 drain=20,
             )
-        return await pipeline.run(
-            gateway, transport=args.transport, rate=args.rate, duration=args.duration, sockets=args.sockets
-        )
+        runs = []
+        for _ in range(args.repeat):
+            # Each window's own reference speed: the machine's speed changes between windows too.
+            speed_at_start = await asyncio.to_thread(reference_speed)
+            run = await pipeline.run(
+                gateway, transport=args.transport, rate=args.rate, duration=args.duration, sockets=args.sockets
+            )
+            run["reference_speed"] = {"at_start": speed_at_start, "at_end": await asyncio.to_thread(reference_speed)}
+            runs.append(run)
+        return _repeated(runs)
     finally:
         await gateway.stop()
+
+
+def _repeated(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One window's report as it is; several: the median window's (by p99 acknowledgement), every window's in
+    ``repeats`` and the spread of each latency's p99 over them (minimum, median, maximum) in ``p99_spread_ms``.
+    """
+    if len(runs) == 1:
+        return runs[0]
+    median = (len(runs) - 1) // 2  # the lower one of an even number
+    report = dict(sorted(runs, key=lambda run: run["latency"]["intake_to_ack"]["p99_ms"])[median])
+    report["repeats"] = runs
+    spread = {}
+    for name in runs[0]["latency"]:
+        p99s = sorted(run["latency"][name]["p99_ms"] for run in runs)
+        spread[name] = [p99s[0], p99s[median], p99s[-1]]
+    report["p99_spread_ms"] = spread
+    return report
+
+
+def _print_repeats(report: dict[str, Any]) -> None:
+    repeats = report.get("repeats")
+    if not repeats:
+        return
+    rows = [
+        [
+            index,
+            f"{run['accepted']} of {run['offered']}",
+            run["accepted_rate"],
+            run["not_routed"] + run["not_acknowledged"],
+            *(run["latency"][name]["p99_ms"] for name in run["latency"]),
+            f"{run['reference_speed']['at_start']} / {run['reference_speed']['at_end']}",
+        ]
+        for index, run in enumerate(repeats, 1)
+    ]
+    names = list(repeats[0]["latency"])
+    print(f"\n{len(repeats)} windows of the same load on the same gateway (the tables above: the median window)")
+    print(
+        table(
+            rows,
+            ["window", "accepted", "per s", "missing", *(f"{name} p99 ms" for name in names), "reference speed"],
+        )
+    )
+    spread = report["p99_spread_ms"]
+    print(
+        "p99 over the windows, min / median / max ms: "
+        + "; ".join(f"{n} {' / '.join(map(str, spread[n]))}" for n in names)
+    )
 
 
 def _print_consumers(report: dict[str, Any]) -> None:
@@ -139,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         " busy for thousands of messages after start-up, which a long-running gateway no longer pays",
     )
     pipe.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure this many windows of the load one after the other on the same gateway (after one warm-up),"
+        " each with its own reference speed, and report the spread of their p99s: this machine's speed moves",
+    )
+    pipe.add_argument(
         "--service-env",
         action="append",
         default=[],
@@ -151,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     mail.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--keep-logs", type=Path, help="write the services' logs to this folder and keep them")
     args = parser.parse_args(argv)
+    if args.command == "pipeline" and args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     speed_at_start = reference_speed()
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as folder:
         logs = Path(folder)
@@ -161,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "pipeline":
             report = asyncio.run(_pipeline(args, logs))
             _print_pipeline(report)
+            _print_repeats(report)
         elif args.command == "consumers":
             report = asyncio.run(_consumers(args, logs))
             _print_consumers(report)
