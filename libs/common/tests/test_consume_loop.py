@@ -270,6 +270,67 @@ async def test_a_replacement_producer_that_fails_to_start_oddly_does_not_end_the
     await _copies_exactly_once(settings, kafka_topics, 4)
 
 
+async def _drain_with_a_first_producer_whose_commit_raises(
+    settings: KafkaSettings, names: TopicNames, error: Exception, count: int
+) -> int:
+    """Run the loop over ``count`` records while the loop's first producer fails every commit with ``error``
+    (its aborts still work); returns how many commits that producer was asked for."""
+    await publish(settings, [record(names, chat(i)) for i in range(count)])
+    loop = make_loop(Echo(names, names("case.updates.v1")), settings, names)
+    await loop.start()
+    first = loop._producer.raw
+    attempts = 0
+
+    async def commit_fails():
+        nonlocal attempts
+        attempts += 1
+        raise error
+
+    first.commit_transaction = commit_fails  # type: ignore[method-assign]
+    task = loop.start_background()
+    try:
+        async with asyncio.timeout(60):
+            while sum(loop._committed.values()) < count:
+                assert not task.done(), f"the loop ended: {task.exception()!r}"
+                await asyncio.sleep(0.05)
+    finally:
+        await loop.stop()
+    assert loop._producer.raw is not first
+    await _copies_exactly_once(settings, names, count)
+    return attempts
+
+
+async def test_a_producer_out_of_step_with_the_broker_is_replaced_not_retried_forever(
+    kafka_settings: KafkaSettings, kafka_topics: TopicNames, caplog
+):
+    # What a CI run saw after a broker restart: every transaction of the dispatcher failed with
+    # OutOfOrderSequenceNumber for minutes (aiokafka keeps the producer's sequence numbers across an abort),
+    # and 1,138 messages were never routed. The loop now replaces such a producer at the first such error.
+    from aiokafka.errors import OutOfOrderSequenceNumber
+
+    settings = kafka_settings.model_copy(update={"exactly_once": True})
+    attempts = await _drain_with_a_first_producer_whose_commit_raises(
+        settings, kafka_topics, OutOfOrderSequenceNumber(), 4
+    )
+    assert attempts == 1
+    assert "the producer's state no longer matches the broker's" in caplog.text
+
+
+async def test_a_producer_that_keeps_failing_is_replaced_after_a_few_batches(
+    kafka_settings: KafkaSettings, kafka_topics: TopicNames, caplog
+):
+    from aiokafka.errors import KafkaError
+
+    from switchboard_common.consume_loop import REPLACE_PRODUCER_AFTER
+
+    settings = kafka_settings.model_copy(update={"exactly_once": True})
+    attempts = await _drain_with_a_first_producer_whose_commit_raises(
+        settings, kafka_topics, KafkaError("an error nobody expected"), 3
+    )
+    assert attempts == REPLACE_PRODUCER_AFTER
+    assert "batches keep failing; the producer will be replaced" in caplog.text
+
+
 async def test_a_failure_in_the_recovery_itself_is_retried_and_rewinds_before_the_next_batch(
     delivery_mode: KafkaSettings, kafka_topics: TopicNames, caplog
 ):

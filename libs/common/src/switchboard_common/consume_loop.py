@@ -13,6 +13,11 @@ records it produces. The loop wraps the transport around it:
 * a transient failure (Kafka or a dependency unavailable) rewinds to the last commit, rebuilds the
   processor's state for those partitions, backs off with jitter and tries again: back-pressure,
   never a dead letter;
+* a producer whose state no longer matches the broker's (sequence numbers out of order after a broker
+  restart, an unknown producer id or epoch, a broken transaction state), or that failed
+  ``REPLACE_PRODUCER_AFTER`` batches in a row, is replaced by a new one: with the same transactional
+  id, it fences the old one, the coordinator aborts what the old one left open, and its sequences
+  start again. Retrying with the old producer would fail the same way forever;
 * nothing ends the loop but :meth:`ConsumeLoop.stop`: an unexpected failure outside one record's
   processing (in the recovery itself, say) is logged, every assigned partition is rewound to its last
   commit, and the loop goes on;
@@ -35,7 +40,16 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import (
+    IllegalStateError,
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    InvalidTxnState,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from switchboard_common.events.envelope import (
     ConsumedRecord,
@@ -58,6 +72,21 @@ from switchboard_common.settings import ConsumerSettings, KafkaSettings
 from switchboard_common.topics import TopicNames
 
 log = logging.getLogger(__name__)
+
+PRODUCER_STATE_ERRORS: tuple[type[Exception], ...] = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    InvalidTxnState,
+    IllegalStateError,
+)
+"""Errors after which the producer's own state (sequence numbers, producer id and epoch, transaction state)
+is wrong: aiokafka keeps it across an abort, so every later batch would fail the same way. A CI run saw it:
+after a broker restart every transaction of the dispatcher failed with OutOfOrderSequenceNumber, for
+minutes, and 1,138 messages were never routed."""
+REPLACE_PRODUCER_AFTER = 5
+"""Batches failed in a row (whatever the error) after which the producer is replaced all the same."""
 
 
 class RetryLater(Exception):
@@ -290,7 +319,10 @@ class ConsumeLoop:
         except (KafkaUnavailable, KafkaError, RetryLater, TimeoutError) as exc:
             cause = type(exc).__name__
             PROCESSING_RETRIES.labels(cause).inc()
-            log.warning("batch failed, rewinding to the last commit", extra={"error": str(exc)[:500]})
+            log.warning("batch failed, rewinding to the last commit", extra={"error": repr(exc)[:500]})
+            if isinstance(exc, PRODUCER_STATE_ERRORS):
+                log.warning("the producer's state no longer matches the broker's; it will be replaced")
+                self._producer_broken = True
             await self._recover(set(records))
             return False
         except _RepeatableFailure as exc:
@@ -308,6 +340,7 @@ class ConsumeLoop:
             failing = round(time.monotonic() - self._failing_since, 1)
             log.info("batches go through again", extra={"failing_seconds": failing})
             self._failing_since = None
+        self._failed_batches = 0
         self.last_commit = time.monotonic()
         BATCH_SECONDS.observe(time.perf_counter() - started)
         for tp, recs in records.items():
@@ -395,11 +428,18 @@ class ConsumeLoop:
 
     _producer_broken = False
 
+    _failed_batches = 0
+
     async def _recover(self, partitions: set[TopicPartition]) -> None:
         """Rewind to the last commit and rebuild the processor's view of those partitions."""
         self._mark_failing()
         assert self._consumer is not None
+        self._failed_batches += 1
+        if self._failed_batches % REPLACE_PRODUCER_AFTER == 0 and not self._producer_broken:
+            log.warning("batches keep failing; the producer will be replaced", extra={"failed": self._failed_batches})
+            self._producer_broken = True
         if self._producer_broken and self._producer is not None:
+            log.info("replacing the producer")
             await self._producer.stop()
             self._producer = EventProducer(
                 self._kafka,
