@@ -220,18 +220,29 @@ async def test_no_record_is_processed_before_the_processor_rebuilt_its_state_and
     assert await read_topic(kafka_settings, kafka_topics("chat.outbound.v1") + ".dlq", timeout=1) == []
 
 
+async def _run_until_committed(loop: ConsumeLoop, count: int, timeout: float = 60) -> None:
+    """Run ``loop`` in the background until it has committed ``count`` offsets, failing if it ends; then stop it."""
+    task = loop.start_background()
+    try:
+        async with asyncio.timeout(timeout):
+            while sum(loop._committed.values()) < count:
+                assert not task.done(), f"the loop ended: {task.exception()!r}"
+                await asyncio.sleep(0.05)
+    finally:
+        await loop.stop()
+
+
 async def _copies_exactly_once(settings: KafkaSettings, names: TopicNames, count: int) -> None:
     copies = await read_topic(settings, names("case.updates.v1"), count=count, settle=1.0)
     assert sorted(r.header("ce_id") for r in copies) == sorted(f"copy-m-{i}" for i in range(count))
 
 
 async def test_a_replacement_producer_that_fails_to_start_oddly_does_not_end_the_loop(
-    kafka_settings: KafkaSettings, kafka_topics: TopicNames, monkeypatch, caplog
+    kafka_settings: KafkaSettings, kafka_topics: TopicNames, broker_still_loading, caplog
 ):
     # What a CI run saw: the broker away for a minute, the transaction could neither commit nor abort, the
     # replacement producer started while the broker was loading its metadata and aiokafka raised an
     # AssertionError, and the classifier's loop ended: 1,041 messages never routed.
-    from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaConnectionError
 
     settings = kafka_settings.model_copy(update={"exactly_once": True})
@@ -246,26 +257,9 @@ async def test_a_replacement_producer_that_fails_to_start_oddly_does_not_end_the
 
     first.commit_transaction = broker_gone  # type: ignore[method-assign]
     first.abort_transaction = broker_gone  # type: ignore[method-assign]
-    real_start = AIOKafkaProducer.start
-    starts = 0
-
-    async def start_while_the_broker_loads(self):
-        nonlocal starts
-        starts += 1
-        if starts == 1:
-            raise AssertionError("Did we not perform bootstrap?")
-        await real_start(self)
-
-    monkeypatch.setattr(AIOKafkaProducer, "start", start_while_the_broker_loads)
-    task = loop.start_background()
-    try:
-        async with asyncio.timeout(60):
-            while sum(loop._committed.values()) < 4:
-                assert not task.done(), f"the loop ended: {task.exception()!r}"
-                await asyncio.sleep(0.05)
-    finally:
-        await loop.stop()
-    assert starts >= 2
+    starts = broker_still_loading()
+    await _run_until_committed(loop, 4)
+    assert starts.calls >= 2
     assert "could not restart the producer yet" in caplog.text
     await _copies_exactly_once(settings, kafka_topics, 4)
 
@@ -287,14 +281,7 @@ async def _drain_with_a_first_producer_whose_commit_raises(
         raise error
 
     first.commit_transaction = commit_fails  # type: ignore[method-assign]
-    task = loop.start_background()
-    try:
-        async with asyncio.timeout(60):
-            while sum(loop._committed.values()) < count:
-                assert not task.done(), f"the loop ended: {task.exception()!r}"
-                await asyncio.sleep(0.05)
-    finally:
-        await loop.stop()
+    await _run_until_committed(loop, count)
     assert loop._producer.raw is not first
     await _copies_exactly_once(settings, names, count)
     return attempts
@@ -357,14 +344,7 @@ async def test_a_failure_in_the_recovery_itself_is_retried_and_rewinds_before_th
 
     consumer.seek = seek  # type: ignore[method-assign]
     consumer.seek_to_beginning = seek_to_beginning  # type: ignore[method-assign]
-    task = loop.start_background()
-    try:
-        async with asyncio.timeout(60):
-            while sum(loop._committed.values()) < 6:
-                assert not task.done(), f"the loop ended: {task.exception()!r}"
-                await asyncio.sleep(0.05)
-    finally:
-        await loop.stop()
+    await _run_until_committed(loop, 6)
     assert broken["seeks"] == 0
     assert "consume loop iteration failed" in caplog.text
     # Rewound before the next batch: not one record skipped, none processed twice.

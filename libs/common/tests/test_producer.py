@@ -86,24 +86,14 @@ async def test_records_queued_as_batches_land_where_one_by_one_sends_would_in_th
         assert in_order == sorted(in_order) and len(in_order) == keys.count(key)
 
 
-async def test_a_broker_still_loading_its_metadata_at_start_is_a_connection_error_to_retry(kafka_settings, monkeypatch):
-    # A restarted broker with many partitions answers metadata requests with no broker in them for some
-    # seconds; aiokafka 0.14's transactional start then fails an assertion ("Did we not perform
-    # bootstrap?"), which escaped every retry that expects Kafka's errors and ended the classifier's loop.
-    from aiokafka import AIOKafkaProducer
+async def test_a_broker_still_loading_its_metadata_at_start_is_a_connection_error_to_retry(
+    kafka_settings, broker_still_loading
+):
+    # aiokafka's assertion (see the fixture) escaped every retry that expects Kafka's errors and ended the
+    # classifier's loop.
     from aiokafka.errors import KafkaConnectionError
 
-    real_start = AIOKafkaProducer.start
-    calls = 0
-
-    async def start_during_broker_start_up(self):
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise AssertionError("Did we not perform bootstrap?")
-        await real_start(self)
-
-    monkeypatch.setattr(AIOKafkaProducer, "start", start_during_broker_start_up)
+    broker_still_loading()
     producer = EventProducer(kafka_settings, client_id="starting-broker-test", transactional_id="starting-broker-t")
     with pytest.raises(KafkaConnectionError, match="not ready yet"):
         await producer.start()

@@ -169,6 +169,8 @@ class ConsumeLoop:
         self._committed: dict[TopicPartition, int] = {}
         self._failures: dict[tuple[str, int, int], int] = defaultdict(int)
         self._failing_since: float | None = None
+        self._failed_batches = 0  # in a row, since the last batch that went through
+        self._producer_broken = False  # replaced by the next recovery
         self._rewind_all = False
         self.last_iteration = time.monotonic()
         self.last_commit: float | None = None
@@ -426,10 +428,6 @@ class ConsumeLoop:
             log.warning("transaction abort failed; the producer will be replaced", exc_info=True)
             self._producer_broken = True
 
-    _producer_broken = False
-
-    _failed_batches = 0
-
     async def _recover(self, partitions: set[TopicPartition]) -> None:
         """Rewind to the last commit and rebuild the processor's view of those partitions."""
         self._mark_failing()
@@ -440,14 +438,8 @@ class ConsumeLoop:
             self._producer_broken = True
         if self._producer_broken and self._producer is not None:
             log.info("replacing the producer")
-            await self._producer.stop()
-            self._producer = EventProducer(
-                self._kafka,
-                client_id=f"{self._kafka.client_id}-{self.group_id}",
-                transactional_id=self._transactional_id,
-            )
             try:
-                await self._producer.start()
+                await self._producer.replace()
                 self._producer_broken = False
             except Exception as exc:  # retried on the next failed batch ("producer not started")
                 log.warning("could not restart the producer yet", extra={"error": repr(exc)})

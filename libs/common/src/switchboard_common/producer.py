@@ -136,9 +136,7 @@ class EventProducer:
         self._started = True
 
     async def stop(self) -> None:
-        if self._recycling is not None:
-            self._recycling.cancel()
-            await asyncio.gather(self._recycling, return_exceptions=True)
+        await self._cancel_recycling()
         if not self._started or self._producer is None:
             return
         self._started = False
@@ -191,11 +189,32 @@ class EventProducer:
         KAFKA_PRODUCER_RECYCLES.inc()
         self._recycling = asyncio.create_task(self._recycle())
 
-    async def _recycle(self) -> None:
+    async def replace(self) -> None:
+        """Drop the aiokafka producer and start a new one with the same settings, or raise what :meth:`start`
+        raises (the caller retries; until then sends fail with :class:`KafkaUnavailable`).
+
+        For a producer whose own state is wrong (sequence numbers, producer id or epoch, transaction state):
+        a new one starts clean, and a transactional one fences its predecessor, whose open transaction the
+        coordinator aborts.
+        """
+        await self._cancel_recycling()
+        await self._drop()
+        await self.start()
+
+    async def _cancel_recycling(self) -> None:
+        if self._recycling is not None:
+            self._recycling.cancel()
+            await asyncio.gather(self._recycling, return_exceptions=True)
+            self._recycling = None
+
+    async def _drop(self) -> None:
         old, self._producer, self._started = self._producer, None, False
         if old is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(old.stop(), self._settings.send_timeout_s)
+
+    async def _recycle(self) -> None:
+        await self._drop()
         delay = 0.5
         while True:
             try:

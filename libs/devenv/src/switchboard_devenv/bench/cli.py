@@ -78,12 +78,17 @@ async def _pipeline(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
             )
         runs = []
         for _ in range(args.repeat):
-            # Each window's own reference speed: the machine's speed changes between windows too.
-            speed_at_start = await asyncio.to_thread(reference_speed)
+            # Several windows: each its own reference speed, as the machine's speed changes between them too
+            # (one window: the command's own, taken around it in main()).
+            speed_at_start = await asyncio.to_thread(reference_speed) if args.repeat > 1 else None
             run = await pipeline.run(
                 gateway, transport=args.transport, rate=args.rate, duration=args.duration, sockets=args.sockets
             )
-            run["reference_speed"] = {"at_start": speed_at_start, "at_end": await asyncio.to_thread(reference_speed)}
+            if speed_at_start is not None:
+                run["reference_speed"] = {
+                    "at_start": speed_at_start,
+                    "at_end": await asyncio.to_thread(reference_speed),
+                }
             runs.append(run)
         return _repeated(runs)
     finally:
