@@ -47,7 +47,11 @@ async def test_a_broker_restart_mid_stream_is_answered_with_retryable_errors_and
         await asyncio.sleep(MESSAGES / RATE / 4)
         await asyncio.to_thread(kafka_broker.stop)
         stopped.set()
-        await asyncio.sleep(5)
+        # Away for longer than the intake waits for Kafka's acknowledgement (its send timeout, the same
+        # setting as the gateway's), so that requests sent meanwhile must be answered with retryable
+        # errors. Away for 5 s, the restarted broker was back in time for every one of them in one run
+        # of three: the intake then rightly answered them all with success.
+        await asyncio.sleep(gateway.kafka.send_timeout_s + 2)
         await asyncio.to_thread(kafka_broker.start)
 
     async with ChatCustomers(gateway.chat_url, give_up_after=180) as customers:

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+from typing import Any
 
 import pytest
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 from aiokafka.partitioner import DefaultPartitioner
 
+from switchboard_common import producer as producer_module
 from switchboard_common.events import OutgoingRecord
-from switchboard_common.producer import RECYCLE_AFTER_ERRORS, EventProducer, KafkaUnavailable, queue_records
+from switchboard_common.producer import (
+    RECYCLE_AFTER_ERRORS,
+    EventProducer,
+    KafkaUnavailable,
+    pace_metadata_refresh,
+    queue_records,
+)
+from switchboard_common.settings import KafkaSettings
+from switchboard_devenv.kafka_broker import KafkaBroker
 from switchboard_devenv.kafka_testing import read_topic
 
 pytestmark = pytest.mark.kafka
@@ -17,6 +31,19 @@ pytestmark = pytest.mark.kafka
 
 def record(topic: str, n: int) -> OutgoingRecord:
     return OutgoingRecord(topic, b"k", f"v{n}".encode())
+
+
+async def publish_until_accepted(
+    producer: EventProducer, item: OutgoingRecord, *, within: float = 30.0, pause: float = 0.2
+) -> None:
+    """Publish ``item`` again until Kafka acknowledges it (a replaced producer, a broker back), or fail."""
+    async with asyncio.timeout(within):
+        while True:
+            try:
+                await producer.publish([item], timeout=2.0)
+                return
+            except KafkaUnavailable:
+                await asyncio.sleep(pause)
 
 
 async def test_a_producer_stuck_in_an_error_state_is_replaced_and_publishing_resumes(kafka_settings, kafka_topics):
@@ -33,17 +60,111 @@ async def test_a_producer_stuck_in_an_error_state_is_replaced_and_publishing_res
         for n in range(RECYCLE_AFTER_ERRORS):
             with pytest.raises(KafkaUnavailable, match="error state"):
                 await producer.publish([record(topic, n)])
-        async with asyncio.timeout(30):
-            while True:
-                try:
-                    await producer.publish([record(topic, 99)])
-                    break
-                except KafkaUnavailable:
-                    await asyncio.sleep(0.2)
+        await publish_until_accepted(producer, record(topic, 99))
         assert producer.raw is not stuck
     finally:
         await producer.stop()
     assert [r.value for r in await read_topic(kafka_settings, topic, count=1)] == [b"v99"]
+
+
+async def test_an_idempotent_producer_whose_own_state_is_wrong_is_replaced_at_the_first_error(
+    kafka_settings, kafka_topics
+):
+    # aiokafka's sender stops for good at OutOfOrderSequenceNumber and every later send raises a copy of
+    # it: waiting for RECYCLE_AFTER_ERRORS of them only answered that many more customers with a 503.
+    topic = kafka_topics("incidents.v1")
+    producer = EventProducer(kafka_settings, client_id="out-of-step-test")
+    await producer.start()
+    calls = 0
+    try:
+        stuck = producer.raw
+
+        async def out_of_step(*args: Any, **kwargs: Any) -> None:
+            nonlocal calls
+            calls += 1
+            raise OutOfOrderSequenceNumber()
+
+        stuck.send = out_of_step  # type: ignore[method-assign]
+        await publish_until_accepted(producer, record(topic, 1), pause=0.05)
+        assert producer.raw is not stuck
+    finally:
+        await producer.stop()
+    assert calls == 1, "the first error of the producer's own state must replace it"
+    assert [r.value for r in await read_topic(kafka_settings, topic, count=1)] == [b"v1"]
+
+
+async def test_a_failed_metadata_refresh_pauses_doubling_up_to_a_limit_and_a_success_resets_it(monkeypatch):
+    outcomes = iter([False, False, False, False, True, False])
+    pauses: list[float] = []
+
+    class Client:
+        async def _metadata_update(self, cluster: object, topics: object) -> bool:
+            return next(outcomes)
+
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(producer_module.asyncio, "sleep", sleep)
+    client = Client()
+    pace_metadata_refresh(client, (0.1, 0.3))  # type: ignore[arg-type]
+    results = [await client._metadata_update(None, set()) for _ in range(6)]
+    assert results == [False, False, False, False, True, False]
+    assert pauses == [0.1, 0.2, 0.3, 0.3, 0.1]
+
+
+@pytest.mark.slow
+async def test_a_producer_does_not_spin_while_the_broker_is_down_and_resumes_once_it_is_back(caplog):
+    # aiokafka's sender asked for a metadata refresh on every pass, and the refresh failed at once with the
+    # broker down: thousands of "Unable connect to node" errors a second from one producer, before pacing.
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        pytest.skip("KAFKA_BOOTSTRAP_SERVERS names an external cluster: this test stops a broker of its own")
+    with KafkaBroker() as broker:
+        settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, send_timeout_s=10.0)
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic("outage.v1", num_partitions=3, replication_factor=1)])
+        finally:
+            await admin.close()
+        producer = EventProducer(settings, client_id="outage-test")
+        await producer.start()
+        publishing = None
+        try:
+            await producer.publish([OutgoingRecord("outage.v1", b"k", b"before")])
+
+            async def keep_publishing() -> None:
+                # Sends in flight as the broker shuts down: its last metadata names no leader, which is
+                # what set the sender spinning.
+                while True:
+                    with contextlib.suppress(KafkaUnavailable):
+                        await producer.publish([OutgoingRecord("outage.v1", b"k", b"during")], timeout=0.5)
+                    await asyncio.sleep(0.02)
+
+            publishing = asyncio.create_task(keep_publishing())
+            await asyncio.sleep(0.5)
+            with caplog.at_level(logging.ERROR, logger="aiokafka"):
+                await asyncio.to_thread(broker.stop)
+                caplog.clear()
+                await asyncio.sleep(4)
+                refused = [r for r in caplog.records if "Unable connect" in r.getMessage()]
+            publishing.cancel()
+            await asyncio.gather(publishing, return_exceptions=True)
+            # Paced: 0.1 + 0.2 + 0.4 + 0.8 + 1 + 1 s between attempts; unpaced, 25,647 in one run.
+            assert 1 <= len(refused) <= 30, f"{len(refused)} connection attempts in 4 s with the broker down"
+            await asyncio.to_thread(broker.start)
+            await publish_until_accepted(producer, OutgoingRecord("outage.v1", b"k", b"after"), within=60)
+        finally:
+            if publishing is not None:
+                publishing.cancel()
+                await asyncio.gather(publishing, return_exceptions=True)
+            await producer.stop()
+        landed = await read_topic(
+            settings, "outage.v1", timeout=30, until=lambda rs: any(r.value == b"after" for r in rs)
+        )
+        assert {b"before", b"after"} <= {r.value for r in landed}
 
 
 async def test_a_publish_kafka_cannot_take_in_time_raises_kafka_unavailable(kafka_settings):

@@ -40,16 +40,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import (
-    IllegalStateError,
-    InvalidProducerEpoch,
-    InvalidProducerIdMapping,
-    InvalidTxnState,
-    KafkaError,
-    OutOfOrderSequenceNumber,
-    ProducerFenced,
-    UnknownProducerId,
-)
+from aiokafka.errors import KafkaError, ProducerFenced
 
 from switchboard_common.events.envelope import (
     ConsumedRecord,
@@ -67,24 +58,12 @@ from switchboard_common.metrics import (
     PROCESSING_RETRIES,
 )
 from switchboard_common.partition_reader import to_consumed
-from switchboard_common.producer import EventProducer, KafkaUnavailable, queue_records
+from switchboard_common.producer import PRODUCER_STATE_ERRORS, EventProducer, KafkaUnavailable, queue_records
 from switchboard_common.settings import ConsumerSettings, KafkaSettings
 from switchboard_common.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
-PRODUCER_STATE_ERRORS: tuple[type[Exception], ...] = (
-    OutOfOrderSequenceNumber,
-    UnknownProducerId,
-    InvalidProducerEpoch,
-    InvalidProducerIdMapping,
-    InvalidTxnState,
-    IllegalStateError,
-)
-"""Errors after which the producer's own state (sequence numbers, producer id and epoch, transaction state)
-is wrong: aiokafka keeps it across an abort, so every later batch would fail the same way. A CI run saw it:
-after a broker restart every transaction of the dispatcher failed with OutOfOrderSequenceNumber, for
-minutes, and 1,138 messages were never routed."""
 REPLACE_PRODUCER_AFTER = 5
 """Batches failed in a row (whatever the error) after which the producer is replaced all the same."""
 
