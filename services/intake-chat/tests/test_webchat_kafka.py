@@ -13,6 +13,7 @@ import jsonschema
 import orjson
 import pytest
 import websockets
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from switchboard_common.events import CHAT_OUTBOUND, MESSAGE_RECEIVED, encode_event
@@ -265,6 +266,7 @@ async def test_a_forged_session_on_the_socket_is_refused(chat_url):
 
 async def test_without_kafka_a_message_is_refused_with_a_retryable_503(kafka_topics):
     unreachable = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", send_timeout_s=1.0)
+    counted_before = REGISTRY.get_sample_value("switchboard_intake_unavailable_total") or 0.0
     async with running_app(create_app(settings_for(unreachable))) as url, httpx.AsyncClient() as client:
         assert (await client.get(f"{url}/readyz")).status_code == 503
         session = await new_session(client, url)
@@ -273,9 +275,16 @@ async def test_without_kafka_a_message_is_refused_with_a_retryable_503(kafka_top
             headers={"Authorization": f"Bearer {session['session']}"},
             json={"id": "a", "text": "hello"},
         )
+        async with websockets.connect(url.replace("http", "ws") + "/v1/webchat/ws") as ws:
+            assert json.loads(await ws.recv())["type"] == "welcome"
+            await ws.send(json.dumps({"type": "message", "id": "b", "text": "hello"}))
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "2"
     assert response.json()["retryable"] is True
+    assert refused["code"] == "unavailable" and refused["id"] == "b"
+    # Both answers are counted (the log has only a warning per 10 s of them).
+    assert REGISTRY.get_sample_value("switchboard_intake_unavailable_total") == counted_before + 2
 
 
 async def test_a_resumed_socket_is_accepting_messages_while_its_replay_is_still_reading(

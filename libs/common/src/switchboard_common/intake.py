@@ -25,6 +25,7 @@ from switchboard_common.case_reference import find_case_references
 from switchboard_common.events import MESSAGE_RECEIVED, OutgoingRecord, encode_event
 from switchboard_common.events.envelope import new_traceparent
 from switchboard_common.events.models import IntakeMessage
+from switchboard_common.json_logging import Throttled
 from switchboard_common.producer import EventProducer, KafkaUnavailable
 from switchboard_common.topics import INTAKE_MESSAGES, TopicNames
 
@@ -32,7 +33,10 @@ log = logging.getLogger(__name__)
 
 ACCEPTED = Counter("switchboard_intake_accepted_total", "Messages accepted (Kafka acknowledged).", ["channel"])
 REJECTED = Counter("switchboard_intake_rejected_total", "Requests rejected, by reason.", ["channel", "reason"])
-UNAVAILABLE = Counter("switchboard_intake_unavailable_total", "Requests answered 503 because Kafka was unavailable.")
+UNAVAILABLE = Counter(
+    "switchboard_intake_unavailable_total",
+    "Requests (and web-chat socket messages) answered 503 or unavailable because Kafka was unavailable.",
+)
 
 RETRY_AFTER_SECONDS = 2
 
@@ -113,10 +117,12 @@ def json_object(body: bytes, channel: str) -> dict[str, Any]:
 def install_kafka_unavailable_handler(app: FastAPI) -> None:
     """Answer 503 with Retry-After whenever a handler could not get Kafka's acknowledgement."""
 
+    warn = Throttled(log)
+
     @app.exception_handler(KafkaUnavailable)
     async def _unavailable(request: Request, exc: KafkaUnavailable) -> JSONResponse:
         UNAVAILABLE.inc()
-        log.warning("answering 503: Kafka unavailable", extra={"path": request.url.path, "error": str(exc)[:300]})
+        warn.warning("answering 503: Kafka unavailable", path=request.url.path, error=str(exc)[:300])
         return JSONResponse(
             status_code=503,
             content={

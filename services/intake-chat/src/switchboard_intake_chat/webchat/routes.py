@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
 from switchboard_common.events.models import IntakeMessage
-from switchboard_common.intake import REJECTED, IntakePublisher, read_body_limited
+from switchboard_common.intake import REJECTED, UNAVAILABLE, IntakePublisher, read_body_limited
 from switchboard_common.producer import KafkaUnavailable
 from switchboard_common.rate_limit import KeyedRateLimiter
 from switchboard_intake_chat.outbound import Cursor, OutboundItem, OutboundRelay
@@ -453,6 +453,7 @@ class ChatSocket:
                 await self.send(exc.body(client_id))
                 continue
             except KafkaUnavailable:
+                UNAVAILABLE.inc()
                 await self.send(
                     ChatRejected(ErrorCode.UNAVAILABLE, "the message could not be stored; resend it", 503, 2.0).body(
                         client_id
