@@ -86,3 +86,17 @@ def test_the_consumer_benchmark_drains_every_input_through_each_service_and_the_
         # the notifier's baseline copies both of its inputs: two records per message
         assert figures["passthrough"]["records"] == (600 if name == "notifier" else 300), name
         assert figures["ratio"] is not None and figures["ratio"] > 0
+
+
+def test_replicas_share_the_consumer_benchmark_and_still_count_every_input_once(kafka_bootstrap, tmp_path):
+    report = _bench(
+        kafka_bootstrap, tmp_path, "consumers", "--messages", "300", "--replicas", "2", "--service", "dispatcher",
+        "--service", "notifier",
+    )  # fmt: skip
+    assert report["replicas"] == 2
+    assert set(report["consumers"]) == {"dispatcher", "notifier"}
+    for name, figures in report["consumers"].items():
+        assert figures["service"]["replicas"] == figures["passthrough"]["replicas"] == 2
+        assert figures["service"]["records"] == 300, name
+        assert figures["passthrough"]["records"] == (600 if name == "notifier" else 300), name
+        assert figures["ratio"] is not None and figures["ratio"] > 0

@@ -1,7 +1,7 @@
 """``switchboard-bench``: benchmarks that print a table and write JSON (to ``bench-results/``).
 
     switchboard-bench pipeline [--transport http|ws] [--rate 1000] [--duration 30] [--sockets 1000] [--repeat 1]
-    switchboard-bench consumers [--messages 20000]
+    switchboard-bench consumers [--messages 20000] [--replicas 1] [--service classifier ...]
     switchboard-bench email [--messages 3000]
 
 Each run starts its own broker and services (or uses ``KAFKA_BOOTSTRAP_SERVERS``), on this machine.
@@ -146,6 +146,7 @@ def _print_consumers(report: dict[str, Any]) -> None:
     rows = [
         [
             name,
+            r["service"].get("replicas", 1),
             r["service"]["records"],
             r["service"]["per_second"],
             r["passthrough"]["per_second"],
@@ -155,9 +156,25 @@ def _print_consumers(report: dict[str, Any]) -> None:
         ]
         for name, r in report["consumers"].items()
     ]
-    print(f"\neach consumer alone on a pre-filled input topic ({report['messages']} events), next to a passthrough")
+    replicas = report.get("replicas", 1)
     print(
-        table(rows, ["service", "records", "service msg/s", "passthrough msg/s", "ratio", "CPU s", "passthrough CPU s"])
+        f"\neach consumer alone on a pre-filled input topic ({report['messages']} events), next to a passthrough"
+        + (f" ({replicas} processes of each in one group)" if replicas > 1 else "")
+    )
+    print(
+        table(
+            rows,
+            [
+                "service",
+                "replicas",
+                "records",
+                "service msg/s",
+                "passthrough msg/s",
+                "ratio",
+                "CPU s",
+                "passthrough CPU s",
+            ],
+        )
     )
 
 
@@ -166,7 +183,10 @@ async def _consumers(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
 
     gateway = await BenchGateway.start(logs, only=[])
     try:
-        return {"messages": args.messages, "consumers": await consumers.run(gateway, args.messages, logs)}
+        measured = await consumers.run(
+            gateway, args.messages, logs, services=args.service or consumers.MEASURED, replicas=args.replicas
+        )
+        return {"messages": args.messages, "replicas": args.replicas, "consumers": measured}
     finally:
         await gateway.stop()
 
@@ -213,12 +233,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     cons = sub.add_parser("consumers", help="each consumer's throughput against a plain passthrough")
     cons.add_argument("--messages", type=int, default=20000)
+    cons.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="processes of each service in one consumer group, against as many passthrough processes"
+        " (up to the topics' 6 partitions)",
+    )
+    cons.add_argument(
+        "--service",
+        action="append",
+        choices=["classifier", "dispatcher", "notifier"],
+        help="measure only this service (repeatable; all three without it)",
+    )
     mail = sub.add_parser("email", help="intake-email draining a backlog from a real Dovecot mailbox")
     mail.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--keep-logs", type=Path, help="write the services' logs to this folder and keep them")
     args = parser.parse_args(argv)
     if args.command == "pipeline" and args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.command == "consumers":
+        from switchboard_devenv.bench.consumers import PARTITIONS
+
+        if not 1 <= args.replicas <= PARTITIONS:
+            parser.error(f"--replicas must be between 1 and {PARTITIONS} (the topics' partitions)")
     speed_at_start = reference_speed()
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as folder:
         logs = Path(folder)

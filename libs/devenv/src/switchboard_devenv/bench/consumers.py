@@ -1,10 +1,13 @@
 """Each consumer service's throughput alone, next to a plain consume-and-produce passthrough.
 
-For each service the input topic is filled with N realistic events first; then the service (a real
-process, as deployed) drains it. Throughput is N divided by the time between the first and the last
-output record (their broker timestamps), so start-up and group joining are not counted. The
-passthrough baseline drains the same input topics in the same run the same way, copying every record
-it reads (for the notifier, which reads each message twice, that is two records per message).
+For each service, the service (real processes, as deployed: ``--replicas`` of them in one consumer group)
+starts on empty topics; once its group is stable, N realistic input events are written in one
+transaction, so that they appear at once, a pre-filled topic for consumers already holding their
+partitions. Throughput is N divided by the time between the first and the last output record (their
+broker timestamps), so start-up and group joining are not counted. The passthrough baseline, as many
+processes as the service has replicas, drains the same input topics in the same run the same way,
+copying every record it reads (for the notifier, which reads each message twice, that is two records
+per message).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +47,7 @@ from switchboard_common.events.models import (
 )
 from switchboard_common.identity import derived_event_id, event_id
 from switchboard_common.partition_reader import topic_partitions
-from switchboard_common.producer import EventProducer
+from switchboard_common.producer import EventProducer, queue_records
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames
 from switchboard_devenv.bench.harness import BenchGateway, cpu_seconds
@@ -143,6 +147,9 @@ def inputs(service: str, names: TopicNames, count: int) -> list[OutgoingRecord]:
     return records
 
 
+MEASURED = ("classifier", "dispatcher", "notifier")
+PARTITIONS = 6
+"""Partitions of the input and output topics: replicas share them, so at most this many replicas."""
 OUTPUT = {"classifier": "intake.classified.v1", "dispatcher": "intake.routed.v1", "notifier": "notify.acks.v1"}
 INPUTS = {
     "classifier": ("intake.messages.v1",),
@@ -175,52 +182,112 @@ async def _timestamps(kafka: KafkaSettings, topic: str, count: int, timeout: flo
         await consumer.stop()
 
 
-async def _drain(gateway: BenchGateway, run: str, service: str, count: int, log_dir: Path) -> dict[str, Any]:
+async def _group_settled(kafka: KafkaSettings, members: int, timeout: float = 120.0) -> None:
+    """Until every consumer group under ``kafka.topic_prefix`` is stable with ``members`` members (and one exists).
+
+    Then each replica holds its share of the partitions, and no rebalance is left to interrupt the drain.
+    """
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        states: dict[str, tuple[str, int]] = {}
+        while time.monotonic() < deadline:
+            groups = [g for g, _ in await admin.list_consumer_groups() if g.startswith(kafka.topic_prefix)]
+            if groups:
+                states = {}
+                for response in await admin.describe_consumer_groups(groups):
+                    for group in response.groups:
+                        # (error_code, group_id, state, protocol_type, protocol, members[, authorized_operations])
+                        states[group[1]] = (group[2], len(group[5]))
+                if all(state == ("Stable", members) for state in states.values()):
+                    return
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"consumer groups did not settle with {members} members each: {states}")
+    finally:
+        await admin.close()
+
+
+async def _fill(kafka: KafkaSettings, records: list[OutgoingRecord]) -> None:
+    """Write ``records`` in one transaction: read-committed consumers see none of them, then all at once."""
+    # Tens of thousands of events in one transaction: more time than a service's batch needs.
+    settings = kafka.model_copy(update={"transaction_timeout_ms": 300_000})
+    producer = EventProducer(settings, client_id="bench-fill", transactional_id=f"{kafka.topic_prefix}fill")
+    await producer.start()
+    try:
+        raw = producer.raw
+        await raw.begin_transaction()
+        for start in range(0, len(records), 2000):
+            await asyncio.gather(*await queue_records(raw, records[start : start + 2000]))
+        await raw.commit_transaction()
+    finally:
+        await producer.stop()
+
+
+async def _drain(
+    gateway: BenchGateway, run: str, service: str, count: int, log_dir: Path, replicas: int = 1
+) -> dict[str, Any]:
+    """``replicas`` processes of ``service`` (or of the passthrough) in one group drain ``count`` input messages.
+
+    The processes start on empty input topics; once their group is stable, the input is written in one
+    transaction, so that it appears whole to consumers that already hold their partitions: a pre-filled
+    topic, without the first replica to join taking every partition and a rebalance in the middle.
+    """
     kafka = gateway.kafka.model_copy(update={"topic_prefix": f"{gateway.kafka.topic_prefix}{run}."})
     from switchboard_devenv.kafka_testing import create_plan_topics
 
-    names = await create_plan_topics(kafka, pipeline_partitions=6)
-    producer = EventProducer(kafka, client_id="bench-fill")
-    await producer.start()
-    records = inputs(service, names, count)
-    for start in range(0, len(records), 2000):
-        await producer.publish(records[start : start + 2000], timeout=60)
-    await producer.stop()
+    names = await create_plan_topics(kafka, pipeline_partitions=PARTITIONS)
     env = {**gateway.env, "KAFKA_TOPIC_PREFIX": kafka.topic_prefix, "NOTIFIER_CONVERSATION_WINDOW": "0s"}
+    instance = f"bench-{run}"
+    passthroughs: list[asyncio.subprocess.Process] = []
+    services: list[ServiceProcess] = []
     if run.endswith("passthrough"):
         target = f"{kafka.topic_prefix}bench.passthrough"
         admin = AIOKafkaAdminClient(**kafka.client_kwargs())
         await admin.start()
-        await admin.create_topics([NewTopic(target, 6, 1)])
+        await admin.create_topics([NewTopic(target, PARTITIONS, 1)])
         await admin.close()
-        process = await asyncio.create_subprocess_exec(
-            *[
-                sys.executable,
-                "-m",
-                "switchboard_devenv.bench.passthrough",
-                ",".join(names(topic) for topic in INPUTS[service]),
-                target,
-                f"{kafka.topic_prefix}passthrough",
-            ],
-            env={**env, "PATH": "/usr/bin:/bin"},
-        )
-        output, expected, pid = target, count * len(INPUTS[service]), process.pid
+        for _ in range(replicas):
+            passthroughs.append(
+                await asyncio.create_subprocess_exec(
+                    *[
+                        sys.executable,
+                        "-m",
+                        "switchboard_devenv.bench.passthrough",
+                        ",".join(names(topic) for topic in INPUTS[service]),
+                        target,
+                        f"{kafka.topic_prefix}passthrough",
+                    ],
+                    env={**env, "PATH": "/usr/bin:/bin"},
+                )
+            )
+        output, expected = target, count * len(INPUTS[service])
+        pids = [process.pid for process in passthroughs]
     else:
         module = next(s.module for s in SERVICES if s.name == service)
-        service_process = ServiceProcess(service, module, port=free_port(), env=env, log_dir=log_dir).start()
-        output, expected, pid = names(OUTPUT[service]), count, service_process.pid or 0
-    cpu_before = cpu_seconds(pid) or 0.0
+        for n in range(replicas):
+            replica_env = {**env, "CONSUMER_INSTANCE_ID": f"{instance}-{n}"}  # each its own transactional id
+            name = service if replicas == 1 else f"{service}-{n}"
+            services.append(ServiceProcess(name, module, port=free_port(), env=replica_env, log_dir=log_dir).start())
+        output, expected = names(OUTPUT[service]), count
+        pids = [process.pid or 0 for process in services]
     try:
-        first, last, seen = await _timestamps(kafka, output, expected, timeout=600)
+        await _group_settled(kafka, replicas)
+        await _fill(kafka, inputs(service, names, count))
+        cpu_before = sum(cpu_seconds(pid) or 0.0 for pid in pids)
+        try:
+            first, last, seen = await _timestamps(kafka, output, expected, timeout=600)
+        finally:
+            cpu_used = sum(cpu_seconds(pid) or 0.0 for pid in pids) - cpu_before
     finally:
-        cpu_used = (cpu_seconds(pid) or 0.0) - cpu_before
-        if run.endswith("passthrough"):
+        for process in passthroughs:
             process.terminate()
             await asyncio.wait_for(process.wait(), 30)
-        else:
+        for service_process in services:
             await asyncio.to_thread(service_process.stop)
     span = max(last - first, 1e-3)
     return {
+        "replicas": replicas,
         "records": seen,
         "seconds": round(span, 3),
         "per_second": round(count * seen / expected / span, 1),  # input messages served per second
@@ -228,12 +295,15 @@ async def _drain(gateway: BenchGateway, run: str, service: str, count: int, log_
     }
 
 
-async def run(gateway: BenchGateway, count: int, log_dir: Path) -> dict[str, Any]:
+async def run(
+    gateway: BenchGateway, count: int, log_dir: Path, *, services: Sequence[str] = MEASURED, replicas: int = 1
+) -> dict[str, Any]:
+    """Each of ``services`` with ``replicas`` processes, next to as many passthrough processes."""
     results: dict[str, Any] = {}
-    for service in ("classifier", "dispatcher", "notifier"):
+    for service in services:
         tag = uuid.uuid4().hex[:4]
-        measured = await _drain(gateway, f"{service}{tag}", service, count, log_dir)
-        baseline = await _drain(gateway, f"{service}{tag}passthrough", service, count, log_dir)
+        measured = await _drain(gateway, f"{service}{tag}", service, count, log_dir, replicas)
+        baseline = await _drain(gateway, f"{service}{tag}passthrough", service, count, log_dir, replicas)
         results[service] = {
             "service": measured,
             "passthrough": baseline,
