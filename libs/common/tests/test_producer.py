@@ -12,6 +12,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 from aiokafka.partitioner import DefaultPartitioner
+from prometheus_client import REGISTRY
 
 from switchboard_common import producer as producer_module
 from switchboard_common.events import OutgoingRecord
@@ -110,9 +111,11 @@ async def test_a_failed_metadata_refresh_pauses_doubling_up_to_a_limit_and_a_suc
     monkeypatch.setattr(producer_module.asyncio, "sleep", sleep)
     client = Client()
     pace_metadata_refresh(client, (0.1, 0.3))  # type: ignore[arg-type]
+    failures_before = REGISTRY.get_sample_value("switchboard_kafka_metadata_refresh_failures_total") or 0.0
     results = [await client._metadata_update(None, set()) for _ in range(6)]
     assert results == [False, False, False, False, True, False]
     assert pauses == [0.1, 0.2, 0.3, 0.3, 0.1]
+    assert REGISTRY.get_sample_value("switchboard_kafka_metadata_refresh_failures_total") == failures_before + 5
 
 
 @pytest.mark.slow

@@ -20,7 +20,12 @@ KAFKA_PRODUCE_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 KAFKA_PRODUCER_RECYCLES = Counter(
-    "switchboard_kafka_producer_recycles_total", "Producers replaced after repeated Kafka errors (a stuck state)."
+    "switchboard_kafka_producer_recycles_total",
+    "Producers replaced after an error of their own state or repeated Kafka errors (a stuck state).",
+)
+KAFKA_METADATA_REFRESH_FAILURES = Counter(
+    "switchboard_kafka_metadata_refresh_failures_total",
+    "Producer metadata refreshes that reached no broker (each followed by a pause of 0.1 s doubling to 1 s).",
 )
 CONSUMED = Counter("switchboard_consumed_records_total", "Records processed by the consume loop.", ["topic"])
 DEAD_LETTERED = Counter(

@@ -24,6 +24,7 @@ from aiokafka.errors import (
 
 from switchboard_common.events.envelope import OutgoingRecord
 from switchboard_common.metrics import (
+    KAFKA_METADATA_REFRESH_FAILURES,
     KAFKA_PRODUCE_FAILURES,
     KAFKA_PRODUCE_SECONDS,
     KAFKA_PRODUCED,
@@ -62,7 +63,8 @@ def pace_metadata_refresh(client: AIOKafkaClient, backoff_s: tuple[float, float]
     logged 37,331 "Unable connect to node" errors, and as many "Unable to update metadata"; in a CI run the
     dispatcher logged 57,000 in 16 s. Kafka's Java client waits between refreshes
     (retry.backoff.ms, growing to retry.backoff.max.ms); this gives aiokafka's client the same pause. A
-    success resets it, and the pause is taken only after a failure, so a healthy client never waits.
+    success resets it, and the pause is taken only after a failure, so a healthy client never waits. Each
+    failure counts in ``switchboard_kafka_metadata_refresh_failures_total``.
     """
     update = client._metadata_update
     first, longest = backoff_s
@@ -74,6 +76,7 @@ def pace_metadata_refresh(client: AIOKafkaClient, backoff_s: tuple[float, float]
         if updated:
             pause = first
         else:
+            KAFKA_METADATA_REFRESH_FAILURES.inc()
             await asyncio.sleep(pause)
             pause = min(pause * 2, longest)
         return updated
