@@ -9,7 +9,6 @@ import os
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import REGISTRY
@@ -25,7 +24,7 @@ from switchboard_common.producer import (
 )
 from switchboard_common.settings import KafkaSettings
 from switchboard_devenv.kafka_broker import KafkaBroker
-from switchboard_devenv.kafka_testing import read_topic
+from switchboard_devenv.kafka_testing import create_plan_topics, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -126,24 +125,19 @@ async def test_a_producer_does_not_spin_while_the_broker_is_down_and_resumes_onc
         pytest.skip("KAFKA_BOOTSTRAP_SERVERS names an external cluster: this test stops a broker of its own")
     with KafkaBroker() as broker:
         settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, send_timeout_s=10.0)
-        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic("outage.v1", num_partitions=3, replication_factor=1)])
-        finally:
-            await admin.close()
+        topic = (await create_plan_topics(settings))("intake.messages.v1")  # 3 partitions
         producer = EventProducer(settings, client_id="outage-test")
         await producer.start()
         publishing = None
         try:
-            await producer.publish([OutgoingRecord("outage.v1", b"k", b"before")])
+            await producer.publish([OutgoingRecord(topic, b"k", b"before")])
 
             async def keep_publishing() -> None:
                 # Sends in flight as the broker shuts down: its last metadata names no leader, which is
                 # what set the sender spinning.
                 while True:
                     with contextlib.suppress(KafkaUnavailable):
-                        await producer.publish([OutgoingRecord("outage.v1", b"k", b"during")], timeout=0.5)
+                        await producer.publish([OutgoingRecord(topic, b"k", b"during")], timeout=0.5)
                     await asyncio.sleep(0.02)
 
             publishing = asyncio.create_task(keep_publishing())
@@ -158,15 +152,13 @@ async def test_a_producer_does_not_spin_while_the_broker_is_down_and_resumes_onc
             # Paced: 0.1 + 0.2 + 0.4 + 0.8 + 1 + 1 s between attempts; unpaced, 25,647 in one run.
             assert 1 <= len(refused) <= 30, f"{len(refused)} connection attempts in 4 s with the broker down"
             await asyncio.to_thread(broker.start)
-            await publish_until_accepted(producer, OutgoingRecord("outage.v1", b"k", b"after"), within=60)
+            await publish_until_accepted(producer, OutgoingRecord(topic, b"k", b"after"), within=60)
         finally:
             if publishing is not None:
                 publishing.cancel()
                 await asyncio.gather(publishing, return_exceptions=True)
             await producer.stop()
-        landed = await read_topic(
-            settings, "outage.v1", timeout=30, until=lambda rs: any(r.value == b"after" for r in rs)
-        )
+        landed = await read_topic(settings, topic, timeout=30, until=lambda rs: any(r.value == b"after" for r in rs))
         assert {b"before", b"after"} <= {r.value for r in landed}
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from switchboard_common.events.envelope import ConsumedRecord, EventSpec, InvalidMessage, OutgoingRecord, decode_event
 from switchboard_common.partition_reader import to_consumed, topic_partitions
-from switchboard_common.producer import EventProducer
+from switchboard_common.producer import EventProducer, queue_records
 from switchboard_common.settings import KafkaSettings
 from switchboard_common.topics import TopicNames, TopicPlan, ensure_topics, load_topic_plan, plan_topics
 
@@ -24,11 +26,32 @@ async def create_plan_topics(settings: KafkaSettings, *, pipeline_partitions: in
     return names
 
 
-async def publish(settings: KafkaSettings, records: Sequence[OutgoingRecord]) -> None:
-    producer = EventProducer(settings, client_id="test-publisher")
+async def publish(
+    settings: KafkaSettings, records: Sequence[OutgoingRecord], *, in_one_transaction: bool = False
+) -> None:
+    """Write ``records`` and wait for Kafka's acknowledgement.
+
+    ``in_one_transaction``: all of them in one transaction, so that read-committed consumers see none of
+    them, then all at once (``settings.transaction_timeout_ms`` must cover writing them).
+    """
+    if not in_one_transaction:
+        producer = EventProducer(settings, client_id="test-publisher")
+        await producer.start()
+        try:
+            await producer.publish(records)
+        finally:
+            await producer.stop()
+        return
+    producer = EventProducer(
+        settings, client_id="test-publisher", transactional_id=f"{settings.topic_prefix}publisher-{uuid.uuid4().hex}"
+    )
     await producer.start()
     try:
-        await producer.publish(records)
+        raw = producer.raw
+        await raw.begin_transaction()
+        for start in range(0, len(records), 2000):  # the futures of a bounded number of batches at a time
+            await asyncio.gather(*await queue_records(raw, records[start : start + 2000]))
+        await raw.commit_transaction()
     finally:
         await producer.stop()
 

@@ -146,7 +146,7 @@ def _print_consumers(report: dict[str, Any]) -> None:
     rows = [
         [
             name,
-            r["service"].get("replicas", 1),
+            r["service"]["replicas"],
             r["service"]["records"],
             r["service"]["per_second"],
             r["passthrough"]["per_second"],
@@ -156,7 +156,7 @@ def _print_consumers(report: dict[str, Any]) -> None:
         ]
         for name, r in report["consumers"].items()
     ]
-    replicas = report.get("replicas", 1)
+    replicas = report["replicas"]
     print(
         f"\neach consumer alone on a pre-filled input topic ({report['messages']} events), next to a passthrough"
         + (f" ({replicas} processes of each in one group)" if replicas > 1 else "")

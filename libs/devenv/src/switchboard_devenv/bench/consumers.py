@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from switchboard_common.case_reference import IntakePosition as Position
 from switchboard_common.case_reference import case_reference
@@ -47,11 +47,11 @@ from switchboard_common.events.models import (
 )
 from switchboard_common.identity import derived_event_id, event_id
 from switchboard_common.partition_reader import topic_partitions
-from switchboard_common.producer import EventProducer, queue_records
 from switchboard_common.settings import KafkaSettings
-from switchboard_common.topics import TopicNames
+from switchboard_common.topics import TopicNames, TopicSpec, ensure_topics
 from switchboard_devenv.bench.harness import BenchGateway, cpu_seconds
 from switchboard_devenv.bench.pipeline import bench_text
+from switchboard_devenv.kafka_testing import create_plan_topics, publish
 from switchboard_devenv.processes import ServiceProcess, free_port
 from switchboard_devenv.services import SERVICES
 
@@ -208,22 +208,6 @@ async def _group_settled(kafka: KafkaSettings, members: int, timeout: float = 12
         await admin.close()
 
 
-async def _fill(kafka: KafkaSettings, records: list[OutgoingRecord]) -> None:
-    """Write ``records`` in one transaction: read-committed consumers see none of them, then all at once."""
-    # Tens of thousands of events in one transaction: more time than a service's batch needs.
-    settings = kafka.model_copy(update={"transaction_timeout_ms": 300_000})
-    producer = EventProducer(settings, client_id="bench-fill", transactional_id=f"{kafka.topic_prefix}fill")
-    await producer.start()
-    try:
-        raw = producer.raw
-        await raw.begin_transaction()
-        for start in range(0, len(records), 2000):
-            await asyncio.gather(*await queue_records(raw, records[start : start + 2000]))
-        await raw.commit_transaction()
-    finally:
-        await producer.stop()
-
-
 async def _drain(
     gateway: BenchGateway, run: str, service: str, count: int, log_dir: Path, replicas: int = 1
 ) -> dict[str, Any]:
@@ -234,8 +218,6 @@ async def _drain(
     topic, without the first replica to join taking every partition and a rebalance in the middle.
     """
     kafka = gateway.kafka.model_copy(update={"topic_prefix": f"{gateway.kafka.topic_prefix}{run}."})
-    from switchboard_devenv.kafka_testing import create_plan_topics
-
     names = await create_plan_topics(kafka, pipeline_partitions=PARTITIONS)
     env = {**gateway.env, "KAFKA_TOPIC_PREFIX": kafka.topic_prefix, "NOTIFIER_CONVERSATION_WINDOW": "0s"}
     instance = f"bench-{run}"
@@ -243,10 +225,7 @@ async def _drain(
     services: list[ServiceProcess] = []
     if run.endswith("passthrough"):
         target = f"{kafka.topic_prefix}bench.passthrough"
-        admin = AIOKafkaAdminClient(**kafka.client_kwargs())
-        await admin.start()
-        await admin.create_topics([NewTopic(target, PARTITIONS, 1)])
-        await admin.close()
+        await ensure_topics(kafka, [TopicSpec(target, PARTITIONS, 1, {})])
         for _ in range(replicas):
             passthroughs.append(
                 await asyncio.create_subprocess_exec(
@@ -273,7 +252,9 @@ async def _drain(
         pids = [process.pid or 0 for process in services]
     try:
         await _group_settled(kafka, replicas)
-        await _fill(kafka, inputs(service, names, count))
+        # Tens of thousands of events in one transaction: more time than a service's batch needs.
+        filling = kafka.model_copy(update={"transaction_timeout_ms": 300_000})
+        await publish(filling, inputs(service, names, count), in_one_transaction=True)
         cpu_before = sum(cpu_seconds(pid) or 0.0 for pid in pids)
         try:
             first, last, seen = await _timestamps(kafka, output, expected, timeout=600)
