@@ -59,9 +59,9 @@ def pace_metadata_refresh(client: AIOKafkaClient, backoff_s: tuple[float, float]
 
     aiokafka 0.14's producer asks for a refresh on every pass of its sender while a partition has no known
     leader, and the client's refresh fails at once when no broker accepts a connection: with the broker
-    down, the two loop without a pause. On this machine one idempotent producer sending during a 10 s outage
-    logged 37,331 "Unable connect to node" errors, and as many "Unable to update metadata"; in a CI run the
-    dispatcher logged 57,000 in 16 s. Kafka's Java client waits between refreshes
+    down, the two loop without a pause. Without this pause the outage test in libs/common/tests/test_producer.py
+    counted 10,960 "Unable connect to node" errors from one producer in 4 s (with it, it allows 30); in a CI
+    run the dispatcher logged 57,000 in 16 s. Kafka's Java client waits between refreshes
     (retry.backoff.ms, growing to retry.backoff.max.ms); this gives aiokafka's client the same pause. A
     success resets it, and the pause is taken only after a failure, so a healthy client never waits. Each
     failure counts in ``switchboard_kafka_metadata_refresh_failures_total``.
