@@ -231,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="set for the services (repeatable), e.g. GC_SETTLE=false to measure CPython's collector defaults",
     )
+    from switchboard_devenv.bench.consumers import MEASURED, PARTITIONS
+
     cons = sub.add_parser("consumers", help="each consumer's throughput against a plain passthrough")
     cons.add_argument("--messages", type=int, default=20000)
     cons.add_argument(
@@ -238,12 +240,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1,
         help="processes of each service in one consumer group, against as many passthrough processes"
-        " (up to the topics' 6 partitions)",
+        f" (up to the topics' {PARTITIONS} partitions)",
     )
     cons.add_argument(
         "--service",
         action="append",
-        choices=["classifier", "dispatcher", "notifier"],
+        choices=MEASURED,
         help="measure only this service (repeatable; all three without it)",
     )
     mail = sub.add_parser("email", help="intake-email draining a backlog from a real Dovecot mailbox")
@@ -252,11 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "pipeline" and args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    if args.command == "consumers":
-        from switchboard_devenv.bench.consumers import PARTITIONS
-
-        if not 1 <= args.replicas <= PARTITIONS:
-            parser.error(f"--replicas must be between 1 and {PARTITIONS} (the topics' partitions)")
+    if args.command == "consumers" and not 1 <= args.replicas <= PARTITIONS:
+        parser.error(f"--replicas must be between 1 and {PARTITIONS} (the topics' partitions)")
     speed_at_start = reference_speed()
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as folder:
         logs = Path(folder)
