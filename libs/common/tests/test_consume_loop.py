@@ -123,6 +123,41 @@ async def test_outputs_are_published_and_offsets_committed_so_a_restart_resumes_
     assert sorted(r.header("ce_id") for r in copies) == sorted(f"copy-m-{i}" for i in range(8))
 
 
+async def test_the_lag_gauge_reads_zero_once_a_partition_written_in_transactions_is_caught_up(
+    kafka_settings: KafkaSettings, kafka_topics: TopicNames
+):
+    # Each transaction ends with a commit marker, an offset of its own that no record is processed for:
+    # measured from the last processed record, the gauge read 1 on every caught-up partition.
+    from dataclasses import replace
+
+    from prometheus_client import REGISTRY
+
+    topic = kafka_topics("chat.outbound.v1")
+    for partition, first in ((0, 0), (1, 3)):  # two transactions on partition 1: two markers
+        batch = [replace(record(kafka_topics, chat(i)), partition=partition) for i in range(first, first + 3)]
+        await publish(kafka_settings, batch, in_one_transaction=True)
+    await publish(kafka_settings, [replace(record(kafka_topics, chat(6)), partition=1)], in_one_transaction=True)
+    echo = Echo(kafka_topics, kafka_topics("case.updates.v1"))
+    loop = make_loop(echo, kafka_settings, kafka_topics, group="lag")
+
+    def lag(partition: int) -> float | None:
+        labels = {"topic": topic, "partition": str(partition)}
+        return REGISTRY.get_sample_value("switchboard_consumer_lag_records", labels)
+
+    await loop.start()
+    task = loop.start_background()
+    try:
+        async with asyncio.timeout(30):
+            while len(echo.seen) < 7 or lag(0) is None or lag(1) is None or sum(loop._committed.values()) < 7:
+                assert not task.done(), f"the loop ended: {task.exception()!r}"
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # nothing more is coming: the gauge stays where it is
+        lags = {0: lag(0), 1: lag(1)}
+    finally:
+        await loop.stop()
+    assert lags == {0: 0.0, 1: 0.0}
+
+
 async def test_an_invalid_record_is_dead_lettered_with_the_reason_and_the_partition_flows_on(
     kafka_settings: KafkaSettings, kafka_topics: TopicNames
 ):

@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 
 REPLACE_PRODUCER_AFTER = 5
 """Batches failed in a row (whatever the error) after which the producer is replaced all the same."""
+LAG_POSITION_WAIT_S = 1.0
+"""Longest wait for a partition's position when the lag gauge is updated (it is skipped after that)."""
 
 
 class RetryLater(Exception):
@@ -326,7 +328,7 @@ class ConsumeLoop:
         BATCH_SECONDS.observe(time.perf_counter() - started)
         for tp, recs in records.items():
             CONSUMED.labels(tp.topic).inc(len(recs))
-            self._update_lag(tp)
+            await self._update_lag(tp)
         return True
 
     async def _process(self, records: Mapping[TopicPartition, list[ConsumedRecord]]) -> list[OutgoingRecord]:
@@ -512,13 +514,26 @@ class ConsumeLoop:
         if self._failing_since is None:
             self._failing_since = time.monotonic()
 
-    def _update_lag(self, tp: TopicPartition) -> None:
+    async def _update_lag(self, tp: TopicPartition) -> None:
+        """Records between the consumer's position and the partition's end, after a batch went through.
+
+        The position, not the last processed offset + 1: a transaction's commit marker takes an offset
+        of its own, which the consumer steps over but no record is processed for, so a caught-up
+        partition written in transactions would read 1 forever. Every record returned before the
+        position has been processed by now (the batch committed).
+        """
         assert self._consumer is not None
         highwater = self._consumer.highwater(tp)
-        processed = self._processed.get(tp)
-        if highwater is not None and processed is not None:
-            CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - processed))
-            _lag_keys.add((tp.topic, str(tp.partition)))
+        if highwater is None:
+            return
+        try:
+            # Immediate for a partition just consumed; the limit is for one whose position is being reset.
+            async with asyncio.timeout(LAG_POSITION_WAIT_S):
+                position = await self._consumer.position(tp)
+        except (TimeoutError, KafkaError):
+            return
+        CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+        _lag_keys.add((tp.topic, str(tp.partition)))
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
